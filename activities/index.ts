@@ -1,0 +1,108 @@
+import { Context } from '@temporalio/activity';
+import type { Logger } from '../config/logger';
+import type { Repository, MessageRow } from '../db/repository';
+import { messageReference, type SmsProvider } from '../providers/types';
+
+export interface ActivityDeps {
+  repo: Repository;
+  provider: SmsProvider;
+  logger: Logger;
+}
+
+export interface SendBatchInput {
+  accountId: string;
+  bulkId: string;
+  groupIndex: number;
+  /** At most this many messages are submitted by one call; the workflow re-checks windows between calls. */
+  limit: number;
+}
+
+export interface SendBatchResult {
+  submitted: number;
+  rejected: number;
+  /** Messages found already at the provider after a crash: counted as submitted, not sent again. */
+  recovered: number;
+  remaining: number;
+}
+
+/** Messages handed to the provider per call: small enough that a heartbeat (and a cancel) lands between them. */
+const SUBMIT_CHUNK = 100;
+
+export function createActivities({ repo, provider, logger }: ActivityDeps) {
+  return {
+    async sendBatch(input: SendBatchInput): Promise<SendBatchResult> {
+      const { accountId, bulkId, groupIndex } = input;
+      const rows = await repo.nextUnsent(accountId, bulkId, groupIndex, input.limit);
+      const result: SendBatchResult = { submitted: 0, rejected: 0, recovered: 0, remaining: 0 };
+
+      // SUBMITTING rows were claimed by an attempt that died before recording the outcome: ask the provider
+      // which of them it already has, so a retried batch never submits a messageId twice.
+      const inDoubt = rows.filter((r) => r.state === 'SUBMITTING');
+      let toSend: MessageRow[] = rows;
+      if (inDoubt.length > 0) {
+        const known = await provider.lookup(inDoubt.map((r) => messageReference(accountId, r.message_id)));
+        const recovered = inDoubt.filter((r) => known.has(messageReference(accountId, r.message_id)));
+        await repo.recordSubmitResults(
+          accountId,
+          recovered.map((r) => ({
+            messageId: r.message_id,
+            accepted: true,
+            providerMessageId: known.get(messageReference(accountId, r.message_id)),
+            statusName: 'PENDING_ENROUTE',
+          })),
+          Date.now(),
+        );
+        result.recovered = recovered.length;
+        const recoveredIds = new Set(recovered.map((r) => r.message_id));
+        toSend = rows.filter((r) => !recoveredIds.has(r.message_id));
+        logger.warn({ accountId, bulkId, inDoubt: inDoubt.length, recovered: recovered.length }, 'resolved in-doubt messages');
+      }
+
+      for (let i = 0; i < toSend.length; i += SUBMIT_CHUNK) {
+        const chunk = toSend.slice(i, i + SUBMIT_CHUNK);
+        Context.current().heartbeat({ done: i });
+        await repo.markSubmitting(
+          accountId,
+          chunk.map((r) => r.message_id),
+          Date.now(),
+        );
+        const outcomes = await provider.submit(
+          chunk.map((r) => ({
+            reference: messageReference(accountId, r.message_id),
+            to: r.to_number,
+            from: r.from_addr,
+            text: r.text,
+            flash: r.flash === 1,
+          })),
+        );
+        await repo.recordSubmitResults(
+          accountId,
+          outcomes.map((o, k) => ({
+            messageId: chunk[k]!.message_id,
+            accepted: o.accepted,
+            providerMessageId: o.accepted ? o.providerMessageId : undefined,
+            statusName: o.accepted ? 'PENDING_ENROUTE' : o.status,
+          })),
+          Date.now(),
+        );
+        for (const o of outcomes) {
+          if (o.accepted) result.submitted++;
+          else result.rejected++;
+        }
+      }
+      result.remaining = await repo.countUnsent(accountId, bulkId, groupIndex);
+      return result;
+    },
+
+    /** Validity ended: every message of the group not yet handed to the provider is EXPIRED_EXPIRED. */
+    async expireGroup(input: { accountId: string; bulkId: string; groupIndex: number }): Promise<number> {
+      return repo.finalizeUnsent(input.accountId, input.bulkId, input.groupIndex, 'EXPIRED_EXPIRED', Date.now());
+    },
+
+    async recordBulkStatus(input: { accountId: string; bulkId: string; status: string }): Promise<void> {
+      await repo.setBulkStatus(input.accountId, input.bulkId, input.status);
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

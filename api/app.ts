@@ -1,0 +1,57 @@
+import express, { type Express } from 'express';
+import { randomUUID } from 'node:crypto';
+import pinoHttp from 'pino-http';
+import type { Logger } from '../config/logger';
+import type { BulkService } from '../core/bulk-service';
+import type { ApiKeyAuthenticator } from './auth';
+import { ApiError, errorHandler } from './errors';
+import { infobipRouter } from './infobip/router';
+
+export interface AppDeps {
+  logger: Logger;
+  auth: ApiKeyAuthenticator;
+  bulks: BulkService;
+  /** Resolves when Temporal and the database answer; rejects with the reason otherwise. */
+  health: () => Promise<void>;
+}
+
+/** Big enough for 100k destinations in one request, small enough to bound memory per request. */
+const BODY_LIMIT = '16mb';
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const given = req.headers['x-request-id'];
+        const id = typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    }),
+  );
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await deps.health();
+      res.json({ status: 'ok' });
+    } catch (err) {
+      res.status(503).json({ status: 'unavailable', reason: (err as Error).message });
+    }
+  });
+
+  app.use(express.json({ limit: BODY_LIMIT }));
+  app.use(express.text({ type: ['application/xml', 'text/xml'], limit: BODY_LIMIT }));
+
+  // Every route below is authenticated and scoped to the caller's account.
+  app.use('/sms', deps.auth.middleware());
+  app.use(infobipRouter({ bulks: deps.bulks }));
+
+  app.use((_req, _res, next) => next(new ApiError(404, 'NOT_FOUND', 'No such resource')));
+  app.use(errorHandler(deps.logger));
+  return app;
+}

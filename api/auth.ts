@@ -1,0 +1,69 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { ApiError } from './errors';
+
+export interface AuthOptions {
+  /** Accept `?access_token=<key>` (ProTexting routes only: their clients authenticate that way). */
+  allowQueryToken?: boolean;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/**
+ * Resolves the caller's account from its API key. Keys are compared as SHA-256 digests with timingSafeEqual,
+ * so neither the comparison time nor a map lookup leaks how much of a guessed key was right.
+ */
+export class ApiKeyAuthenticator {
+  private readonly entries: Array<{ account: string; digest: Buffer }>;
+
+  constructor(apiKeys: Map<string, string>) {
+    this.entries = [...apiKeys].map(([account, key]) => ({ account, digest: digest(key) }));
+  }
+
+  accountForKey(key: string): string | undefined {
+    const d = digest(key);
+    let found: string | undefined;
+    for (const e of this.entries) if (timingSafeEqual(e.digest, d)) found ??= e.account;
+    return found;
+  }
+
+  middleware(options: AuthOptions = {}): RequestHandler {
+    return (req, res, next) => {
+      const account = this.resolve(req.get('authorization'), options.allowQueryToken ? req.query.access_token : undefined);
+      if (!account) {
+        res.set('WWW-Authenticate', 'App realm="sms", Bearer, Basic');
+        next(new ApiError(401, 'UNAUTHORIZED', 'Invalid login details'));
+        return;
+      }
+      res.locals.accountId = account;
+      next();
+    };
+  }
+
+  private resolve(header: string | undefined, queryToken: unknown): string | undefined {
+    if (header) {
+      const [scheme, credentials] = header.trim().split(/\s+/, 2);
+      if (!scheme || !credentials || credentials.length > 1024) return undefined;
+      switch (scheme.toLowerCase()) {
+        case 'app':
+        case 'bearer':
+          return this.accountForKey(credentials);
+        case 'basic': {
+          const decoded = Buffer.from(credentials, 'base64').toString('utf8');
+          const colon = decoded.indexOf(':');
+          if (colon < 0) return undefined;
+          const account = this.accountForKey(decoded.slice(colon + 1));
+          return account === decoded.slice(0, colon) ? account : undefined;
+        }
+        default:
+          return undefined;
+      }
+    }
+    if (typeof queryToken === 'string' && queryToken.length > 0 && queryToken.length <= 1024) {
+      return this.accountForKey(queryToken);
+    }
+    return undefined;
+  }
+}

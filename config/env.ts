@@ -1,0 +1,93 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** `account:value[,account:value…]`, as API_KEYS and WEBHOOK_SECRETS are written. */
+const accountPairs = (what: string) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .transform((raw, ctx) => {
+      const pairs = new Map<string, string>();
+      for (const item of raw.split(',')) {
+        const [account, value, ...rest] = item.trim().split(':');
+        if (!account || !value || rest.length > 0 || !/^[A-Za-z0-9_.-]{1,64}$/.test(account) || value.length < 8) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            message: `expected account:${what}[,account:${what}…] with account of [A-Za-z0-9_.-] and a ${what} of 8+ characters`,
+          });
+          return z.NEVER;
+        }
+        pairs.set(account, value);
+      }
+      return pairs;
+    });
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: port.default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')
+    .optional(),
+  TEMPORAL_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('sms-bulks'),
+  TEMPORAL_CLI_PATH: z.string().optional(),
+  API_KEYS: accountPairs('key').optional(),
+  WEBHOOK_SECRETS: accountPairs('secret').optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^(postgres|postgresql):\/\//, 'expected a postgres:// URL (unset means SQLite under DATA_DIR)')
+    .optional(),
+  SMS_PROVIDER: z.enum(['simulator', 'smpp', 'http']).default('simulator'),
+  SIMULATOR_DELIVERY_DELAY_MS: z.coerce.number().int().min(0).max(86_400_000).default(2000),
+  SIMULATOR_SUBMIT_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+  SIMULATOR_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  SIMULATOR_REJECT_RATE: z.coerce.number().min(0).max(1).default(0),
+  CALLBACK_ALLOW_HOSTS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
+    ),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Env {
+  dataDir: string;
+  temporalAddress: string;
+  embeddedTemporal: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment once, failing with one readable line per bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", which is what a shell user expects from `FOO= npm start`.
+  const present = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
+  }
+  const env = parsed.data;
+  return {
+    ...env,
+    dataDir: path.resolve(env.DATA_DIR),
+    temporalAddress: env.TEMPORAL_ADDRESS ?? `127.0.0.1:${env.TEMPORAL_PORT}`,
+    embeddedTemporal: env.TEMPORAL_ADDRESS === undefined,
+  };
+}

@@ -1,0 +1,220 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { Logger } from '../config/logger';
+import type { NewMessage, Repository } from '../db/repository';
+import type { DeliveryWindow } from '../domain/delivery-window';
+import { countSmsParts } from '../domain/encoding';
+import { STATUSES, type MessageStatus } from '../domain/status';
+import { type Transliteration, transliterate } from '../domain/transliteration';
+import { validityEndsAt } from '../domain/validity';
+import { AccountIdKey, BulkIdKey, BulkStatusKey, CampaignNameKey, SendAtKey } from '../temporal/search-attributes';
+import type { BulkWorkflowInput, ScheduleGroup, SendingSpeedLimit } from '../workflows/definitions';
+
+/** The dialect-neutral command every router translates its request into. */
+export interface CreateBulkCommand {
+  accountId: string;
+  bulkId?: string;
+  campaignName?: string;
+  trackingProcessKey?: string;
+  speedLimit?: SendingSpeedLimit;
+  messages: Array<{
+    from?: string;
+    text: string;
+    transliteration?: Transliteration;
+    flash: boolean;
+    destinations: Array<{ to: string; messageId?: string }>;
+    notifyUrl?: string;
+    notifyContentType?: string;
+    callbackData?: string;
+    intermediateReport: boolean;
+    validityPeriodMinutes?: number;
+    /** Epoch millis; absent or past means now. */
+    sendAt?: number;
+    window?: DeliveryWindow;
+  }>;
+}
+
+export interface CreatedBulk {
+  bulkId: string;
+  trackingProcessKey?: string;
+  messages: Array<{ to: string; messageId: string; status: MessageStatus; smsCount: number }>;
+}
+
+export class BulkRejectedError extends Error {
+  override name = 'BulkRejectedError';
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
+export class WorkflowStartError extends Error {
+  override name = 'WorkflowStartError';
+}
+
+export const MAX_SCHEDULE_AHEAD_MS = 180 * 86_400_000;
+
+export function bulkWorkflowId(accountId: string, bulkId: string): string {
+  return `bulk:${accountId}:${bulkId}`;
+}
+
+export interface BulkServiceDeps {
+  repo: Repository;
+  client: Client;
+  taskQueue: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+export class BulkService {
+  private readonly now: () => number;
+  constructor(private readonly deps: BulkServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Stores the bulk, then starts its workflow. The database row is written first with workflow_started = 0:
+   * if the process dies before the start is confirmed, the reconciler starts it later, so an accepted bulk is
+   * never lost; if the start fails outright, the rows are removed and the client gets an error.
+   */
+  async createBulk(cmd: CreateBulkCommand): Promise<CreatedBulk> {
+    const { repo, client, taskQueue, logger } = this.deps;
+    const now = this.now();
+    const bulkId = cmd.bulkId ?? randomUUID();
+    if (await repo.getBulk(cmd.accountId, bulkId)) {
+      throw new BulkRejectedError(`bulkId ${bulkId} is already used by this account`, 'bulkId');
+    }
+
+    const groups = new Map<string, ScheduleGroup>();
+    const rows: NewMessage[] = [];
+    const reply: CreatedBulk['messages'] = [];
+    cmd.messages.forEach((m, i) => {
+      if (m.sendAt !== undefined && m.sendAt > now + MAX_SCHEDULE_AHEAD_MS) {
+        throw new BulkRejectedError('sendAt must be at most 180 days ahead', `messages[${i}].sendAt`);
+      }
+      const sendAt = Math.max(m.sendAt ?? now, now);
+      const validUntil = validityEndsAt(sendAt, m.validityPeriodMinutes);
+      const key = JSON.stringify([sendAt, validUntil, m.window ?? null]);
+      let group = groups.get(key);
+      if (!group) {
+        group = { index: groups.size, sendAt, validityEndsAt: validUntil, window: m.window, messageCount: 0 };
+        groups.set(key, group);
+      }
+      const text = transliterate(m.text, m.transliteration);
+      const smsCount = countSmsParts(text).parts;
+      for (const d of m.destinations) {
+        const messageId = d.messageId ?? randomUUID();
+        group.messageCount++;
+        rows.push({
+          account_id: cmd.accountId,
+          message_id: messageId,
+          bulk_id: bulkId,
+          group_index: group.index,
+          seq: rows.length,
+          to_number: d.to,
+          from_addr: m.from ?? null,
+          text,
+          sms_count: smsCount,
+          flash: m.flash ? 1 : 0,
+          notify_url: m.notifyUrl ?? null,
+          notify_content_type: m.notifyContentType ?? null,
+          callback_data: m.callbackData ?? null,
+          intermediate_report: m.intermediateReport ? 1 : 0,
+          send_at: sendAt,
+          validity_ends_at: validUntil,
+          state: 'QUEUED',
+          status_name: 'PENDING_ACCEPTED',
+          error_name: null,
+          provider_message_id: null,
+          submitted_at: null,
+          done_at: null,
+          updated_at: now,
+        });
+        reply.push({ to: d.to, messageId, status: STATUSES.PENDING_ACCEPTED, smsCount });
+      }
+    });
+
+    const input: BulkWorkflowInput = {
+      accountId: cmd.accountId,
+      bulkId,
+      groups: [...groups.values()],
+      speedLimit: cmd.speedLimit,
+    };
+    const workflowId = bulkWorkflowId(cmd.accountId, bulkId);
+    await repo.insertBulk(
+      {
+        account_id: cmd.accountId,
+        bulk_id: bulkId,
+        workflow_id: workflowId,
+        status: 'PENDING',
+        tracking_process_key: cmd.trackingProcessKey ?? null,
+        message_count: rows.length,
+        workflow_input: JSON.stringify({ input, campaignName: cmd.campaignName }),
+        workflow_started: 0,
+        created_at: now,
+      },
+      rows,
+    );
+
+    try {
+      await startBulkWorkflow(client, taskQueue, input, cmd.campaignName);
+    } catch (err) {
+      logger.error({ err, bulkId, accountId: cmd.accountId }, 'could not start bulk workflow; removing the bulk');
+      await repo.deleteBulk(cmd.accountId, bulkId);
+      throw new WorkflowStartError('the bulk could not be scheduled; nothing was sent, retry later');
+    }
+    await repo.markWorkflowStarted(cmd.accountId, bulkId);
+    return { bulkId, trackingProcessKey: cmd.trackingProcessKey, messages: reply };
+  }
+
+  /** Starts workflows of bulks stored before a crash cut their start short. Safe to run from many workers. */
+  async reconcileUnstarted(olderThanMs = 30_000): Promise<number> {
+    const { repo, client, taskQueue, logger } = this.deps;
+    const stale = await repo.unstartedBulks(this.now() - olderThanMs);
+    for (const bulk of stale) {
+      const { input, campaignName } = JSON.parse(bulk.workflow_input) as {
+        input: BulkWorkflowInput;
+        campaignName?: string;
+      };
+      try {
+        await startBulkWorkflow(client, taskQueue, input, campaignName);
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+      await repo.markWorkflowStarted(bulk.account_id, bulk.bulk_id);
+      logger.warn({ bulkId: bulk.bulk_id, accountId: bulk.account_id }, 'started workflow of a bulk left unstarted');
+    }
+    return stale.length;
+  }
+}
+
+export function newTrackingProcessKey(): string {
+  return randomBytes(16).toString('hex').toUpperCase();
+}
+
+async function startBulkWorkflow(
+  client: Client,
+  taskQueue: string,
+  input: BulkWorkflowInput,
+  campaignName: string | undefined,
+): Promise<void> {
+  const firstSendAt = Math.min(...input.groups.map((g) => g.sendAt));
+  await client.workflow.start('bulkWorkflow', {
+    taskQueue,
+    workflowId: bulkWorkflowId(input.accountId, input.bulkId),
+    args: [input],
+    // The database row is the duplicate guard for bulkIds; a second start of the same live workflow is an error.
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+    typedSearchAttributes: [
+      { key: BulkIdKey, value: input.bulkId },
+      { key: AccountIdKey, value: input.accountId },
+      { key: BulkStatusKey, value: 'PENDING' },
+      { key: SendAtKey, value: new Date(firstSendAt) },
+      ...(campaignName ? [{ key: CampaignNameKey, value: campaignName }] : []),
+    ],
+  });
+}

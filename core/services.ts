@@ -1,0 +1,67 @@
+import path from 'node:path';
+import type { Config } from '../config/env';
+import type { Logger } from '../config/logger';
+import { type Db, migrateToLatest, openDatabase, pingDatabase } from '../db/database';
+import { Repository } from '../db/repository';
+import { isFinalStatus, STATUSES } from '../domain/status';
+import { SmsSimulator } from '../providers/simulator';
+import { parseReference, type ProviderDeliveryReport, type SmsProvider } from '../providers/types';
+
+export interface Services {
+  db: Db;
+  repo: Repository;
+  provider: SmsProvider;
+  pingDatabase(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createProvider(config: Pick<Config, 'SMS_PROVIDER' | 'SIMULATOR_DELIVERY_DELAY_MS' | 'SIMULATOR_SUBMIT_DELAY_MS' | 'SIMULATOR_FAILURE_RATE' | 'SIMULATOR_REJECT_RATE'>): SmsProvider {
+  switch (config.SMS_PROVIDER) {
+    case 'simulator':
+      return new SmsSimulator({
+        deliveryDelayMs: config.SIMULATOR_DELIVERY_DELAY_MS,
+        submitDelayMs: config.SIMULATOR_SUBMIT_DELAY_MS,
+        failureRate: config.SIMULATOR_FAILURE_RATE,
+        rejectRate: config.SIMULATOR_REJECT_RATE,
+      });
+    default:
+      throw new Error(`SMS_PROVIDER=${config.SMS_PROVIDER} is not available in this version; use simulator`);
+  }
+}
+
+/** Applies provider delivery reports to the stored messages. */
+export function deliveryReportHandler(repo: Repository, logger: Logger) {
+  return async (reports: ProviderDeliveryReport[]): Promise<void> => {
+    for (const report of reports) {
+      const { accountId, messageId } = parseReference(report.reference);
+      const status = STATUSES[report.status];
+      try {
+        await repo.applyDeliveryReport(accountId, messageId, {
+          statusName: report.status,
+          final: isFinalStatus(status),
+          doneAt: report.doneAt,
+        });
+      } catch (err) {
+        logger.error({ err, accountId, messageId }, 'could not apply delivery report');
+      }
+    }
+  };
+}
+
+export async function createServices(config: Config, logger: Logger): Promise<Services> {
+  const db = openDatabase({ url: config.DATABASE_URL, sqliteFile: path.join(config.dataDir, 'orchestrator.sqlite') });
+  await migrateToLatest(db);
+  const repo = new Repository(db);
+  const provider = createProvider(config);
+  provider.onDeliveryReports(deliveryReportHandler(repo, logger));
+  return {
+    db,
+    repo,
+    provider,
+    pingDatabase: () => pingDatabase(db),
+    async close() {
+      await provider.close();
+      await db.destroy();
+    },
+  };
+}

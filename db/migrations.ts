@@ -1,0 +1,70 @@
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+
+/**
+ * Migrations for SQLite and PostgreSQL alike: only column types both understand (text, integer, bigint).
+ * Append new entries; never edit one that has shipped.
+ */
+const migrations: Record<string, Migration> = {
+  '0001_bulks_and_messages': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('bulks')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('bulk_id', 'text', (c) => c.notNull())
+        .addColumn('workflow_id', 'text', (c) => c.notNull().unique())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('tracking_process_key', 'text')
+        .addColumn('message_count', 'integer', (c) => c.notNull())
+        .addColumn('workflow_input', 'text', (c) => c.notNull())
+        .addColumn('workflow_started', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('bulks_pk', ['account_id', 'bulk_id'])
+        .execute();
+      await db.schema
+        .createTable('messages')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('bulk_id', 'text', (c) => c.notNull())
+        .addColumn('group_index', 'integer', (c) => c.notNull())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('to_number', 'text', (c) => c.notNull())
+        .addColumn('from_addr', 'text')
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('sms_count', 'integer', (c) => c.notNull())
+        .addColumn('flash', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('notify_url', 'text')
+        .addColumn('notify_content_type', 'text')
+        .addColumn('callback_data', 'text')
+        .addColumn('intermediate_report', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('send_at', 'bigint', (c) => c.notNull())
+        .addColumn('validity_ends_at', 'bigint', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('status_name', 'text', (c) => c.notNull())
+        .addColumn('error_name', 'text')
+        .addColumn('provider_message_id', 'text')
+        .addColumn('submitted_at', 'bigint')
+        .addColumn('done_at', 'bigint')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('messages_pk', ['account_id', 'message_id'])
+        .execute();
+      // The dispatch loop pages through one group's unsent messages in order.
+      await db.schema
+        .createIndex('messages_dispatch_idx')
+        .on('messages')
+        .columns(['account_id', 'bulk_id', 'group_index', 'state', 'seq'])
+        .execute();
+      await db.schema.createIndex('messages_provider_idx').on('messages').column('provider_message_id').execute();
+      await db.schema.createIndex('bulks_unstarted_idx').on('bulks').columns(['workflow_started', 'created_at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table messages`.execute(db);
+      await sql`drop table bulks`.execute(db);
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

@@ -1,0 +1,240 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { Db } from './database';
+import type { BulkTable, MessageTable } from './schema';
+
+export type NewBulk = Insertable<BulkTable>;
+export type NewMessage = Insertable<MessageTable>;
+export type MessageRow = Selectable<MessageTable>;
+export type BulkRow = Selectable<BulkTable>;
+
+/** Rows per INSERT statement: under SQLite's default limit of 32766 bound parameters (24 columns a row). */
+const INSERT_CHUNK = 500;
+
+export class BulkAlreadyExistsError extends Error {
+  override name = 'BulkAlreadyExistsError';
+  constructor(readonly bulkId: string) {
+    super(`bulkId ${bulkId} is already used by this account`);
+  }
+}
+
+export class MessageIdTakenError extends Error {
+  override name = 'MessageIdTakenError';
+  constructor(readonly messageIds: string[]) {
+    super(`messageId already used by this account: ${messageIds.slice(0, 5).join(', ')}`);
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || /UNIQUE constraint/.test(e?.message ?? '');
+}
+
+/** The one query layer over SQLite and PostgreSQL. Every query is scoped by account. */
+export class Repository {
+  constructor(readonly db: Db) {}
+
+  /** Stores a bulk and all its messages atomically: either all of it exists afterwards or none. */
+  async insertBulk(bulk: NewBulk, messages: NewMessage[]): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('bulks').values(bulk).execute();
+        for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
+          await trx
+            .insertInto('messages')
+            .values(messages.slice(i, i + INSERT_CHUNK))
+            .execute();
+        }
+      });
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      if (await this.getBulk(bulk.account_id, bulk.bulk_id)) throw new BulkAlreadyExistsError(bulk.bulk_id);
+      const taken = await this.existingMessageIds(
+        bulk.account_id,
+        messages.map((m) => m.message_id),
+      );
+      throw new MessageIdTakenError(taken);
+    }
+  }
+
+  async existingMessageIds(accountId: string, messageIds: string[]): Promise<string[]> {
+    const found: string[] = [];
+    for (let i = 0; i < messageIds.length; i += INSERT_CHUNK) {
+      const rows = await this.db
+        .selectFrom('messages')
+        .select('message_id')
+        .where('account_id', '=', accountId)
+        .where('message_id', 'in', messageIds.slice(i, i + INSERT_CHUNK))
+        .execute();
+      found.push(...rows.map((r) => r.message_id));
+    }
+    return found;
+  }
+
+  async deleteBulk(accountId: string, bulkId: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('messages').where('account_id', '=', accountId).where('bulk_id', '=', bulkId).execute();
+      await trx.deleteFrom('bulks').where('account_id', '=', accountId).where('bulk_id', '=', bulkId).execute();
+    });
+  }
+
+  async getBulk(accountId: string, bulkId: string): Promise<BulkRow | undefined> {
+    return this.db
+      .selectFrom('bulks')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .executeTakeFirst();
+  }
+
+  async markWorkflowStarted(accountId: string, bulkId: string): Promise<void> {
+    await this.db
+      .updateTable('bulks')
+      .set({ workflow_started: 1 })
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .execute();
+  }
+
+  /** Bulks stored but whose workflow start was never confirmed, older than `before` (crash between the two). */
+  async unstartedBulks(before: number, limit = 100): Promise<BulkRow[]> {
+    return this.db
+      .selectFrom('bulks')
+      .selectAll()
+      .where('workflow_started', '=', 0)
+      .where('created_at', '<', before)
+      .orderBy('created_at')
+      .limit(limit)
+      .execute();
+  }
+
+  async setBulkStatus(accountId: string, bulkId: string, status: string): Promise<void> {
+    await this.db
+      .updateTable('bulks')
+      .set({ status })
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .execute();
+  }
+
+  /** The next unsent messages of one schedule group, in request order, including in-doubt SUBMITTING ones. */
+  async nextUnsent(accountId: string, bulkId: string, groupIndex: number, limit: number): Promise<MessageRow[]> {
+    return this.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('group_index', '=', groupIndex)
+      .where('state', 'in', ['QUEUED', 'SUBMITTING'])
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+  }
+
+  async countUnsent(accountId: string, bulkId: string, groupIndex?: number): Promise<number> {
+    let q = this.db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('state', 'in', ['QUEUED', 'SUBMITTING']);
+    if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
+    const row = await q.executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Claims messages for submission: a crash after this leaves them SUBMITTING, i.e. in doubt. */
+  async markSubmitting(accountId: string, messageIds: string[], now: number): Promise<void> {
+    if (messageIds.length === 0) return;
+    await this.db
+      .updateTable('messages')
+      .set({ state: 'SUBMITTING', updated_at: now })
+      .where('account_id', '=', accountId)
+      .where('message_id', 'in', messageIds)
+      .execute();
+  }
+
+  async recordSubmitResults(
+    accountId: string,
+    results: Array<{ messageId: string; accepted: boolean; providerMessageId?: string; statusName: string }>,
+    now: number,
+  ): Promise<void> {
+    if (results.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const r of results) {
+        await trx
+          .updateTable('messages')
+          .set({
+            state: r.accepted ? 'SUBMITTED' : 'FINAL',
+            status_name: r.statusName,
+            provider_message_id: r.providerMessageId ?? null,
+            submitted_at: now,
+            done_at: r.accepted ? null : now,
+            updated_at: now,
+          })
+          .where('account_id', '=', accountId)
+          .where('message_id', '=', r.messageId)
+          .execute();
+      }
+    });
+  }
+
+  /** Gives every still-unsent message of a group (or the whole bulk) a final status, e.g. EXPIRED_EXPIRED. */
+  async finalizeUnsent(
+    accountId: string,
+    bulkId: string,
+    groupIndex: number | undefined,
+    statusName: string,
+    now: number,
+  ): Promise<number> {
+    let q = this.db
+      .updateTable('messages')
+      .set({ state: 'FINAL', status_name: statusName, done_at: now, updated_at: now })
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('state', '=', 'QUEUED');
+    if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
+    const res = await q.executeTakeFirst();
+    return Number(res.numUpdatedRows);
+  }
+
+  /** Applies a provider delivery report to the message it belongs to; returns false when none matches. */
+  async applyDeliveryReport(
+    accountId: string,
+    messageId: string,
+    report: { statusName: string; final: boolean; errorName?: string; doneAt: number },
+  ): Promise<boolean> {
+    const res = await this.db
+      .updateTable('messages')
+      .set({
+        state: report.final ? 'FINAL' : 'SUBMITTED',
+        status_name: report.statusName,
+        error_name: report.errorName ?? null,
+        done_at: report.final ? report.doneAt : null,
+        updated_at: report.doneAt,
+      })
+      .where('account_id', '=', accountId)
+      .where('message_id', '=', messageId)
+      .where('state', '!=', 'FINAL')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async getMessage(accountId: string, messageId: string): Promise<MessageRow | undefined> {
+    return this.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('message_id', '=', messageId)
+      .executeTakeFirst();
+  }
+
+  async listBulkMessages(accountId: string, bulkId: string): Promise<MessageRow[]> {
+    return this.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .orderBy('seq')
+      .execute();
+  }
+}

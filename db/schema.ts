@@ -1,0 +1,53 @@
+import type { ColumnType } from 'kysely';
+
+/** Times are epoch milliseconds: one representation for SQLite and PostgreSQL (bigint, parsed to number). */
+type Millis = number;
+
+export interface BulkTable {
+  account_id: string;
+  bulk_id: string;
+  workflow_id: string;
+  /** Last status the workflow wrote; the workflow is the authority, this copy serves lists and reconciliation. */
+  status: string;
+  tracking_process_key: string | null;
+  message_count: number;
+  /** JSON of the workflow input, so an accepted bulk whose workflow never started can be started later. */
+  workflow_input: string;
+  workflow_started: number;
+  created_at: Millis;
+}
+
+export interface MessageTable {
+  account_id: string;
+  message_id: string;
+  bulk_id: string;
+  group_index: number;
+  seq: number;
+  to_number: string;
+  from_addr: string | null;
+  text: string;
+  sms_count: number;
+  flash: number;
+  notify_url: string | null;
+  notify_content_type: string | null;
+  callback_data: string | null;
+  intermediate_report: number;
+  send_at: Millis;
+  validity_ends_at: Millis;
+  /** Dispatch state: QUEUED → SUBMITTING → SUBMITTED → FINAL (or QUEUED → FINAL when expired/canceled). */
+  state: ColumnType<DispatchState, DispatchState, DispatchState>;
+  status_name: string;
+  error_name: string | null;
+  provider_message_id: string | null;
+  submitted_at: Millis | null;
+  done_at: Millis | null;
+  updated_at: Millis;
+}
+
+export type DispatchState = 'QUEUED' | 'SUBMITTING' | 'SUBMITTED' | 'FINAL';
+
+
+export interface Database {
+  bulks: BulkTable;
+  messages: MessageTable;
+}

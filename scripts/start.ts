@@ -1,0 +1,140 @@
+/**
+ * `npm start`: the whole embedded stack in one foreground process — Temporal dev server (unless
+ * TEMPORAL_ADDRESS points at a cluster), the worker, and the API. Ctrl-C stops all of it.
+ */
+import fs from 'node:fs';
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { createApp } from '../api/app';
+import { ApiKeyAuthenticator } from '../api/auth';
+import { ConfigError, loadConfig, type Config } from '../config/env';
+import { createLogger, PinoTemporalLogger } from '../config/logger';
+import { loadOrGenerateSecrets } from '../config/secrets';
+import { BulkService } from '../core/bulk-service';
+import { createServices } from '../core/services';
+import { startDevServer, startDownloadedDevServer, type DevServer } from '../temporal/dev-server';
+import { createBulkWorker } from '../worker/worker';
+
+function readConfig(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  Runtime.install({ logger: new PinoTemporalLogger(logger.child({ component: 'temporal-sdk' })) });
+  fs.mkdirSync(config.dataDir, { recursive: true });
+
+  const apiKeys = loadOrGenerateSecrets({
+    configured: config.API_KEYS,
+    dataDir: config.dataDir,
+    fileName: 'api-keys.json',
+    accounts: ['default'],
+    prefix: 'sk_',
+  });
+
+  const stops: Array<() => Promise<unknown>> = [];
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        logger.error({ err }, 'error during shutdown');
+      }
+    }
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  let devServer: DevServer | undefined;
+  if (config.embeddedTemporal) {
+    devServer = await (config.TEMPORAL_CLI_PATH ? startDevServer : startDownloadedDevServer)({
+      cliPath: config.TEMPORAL_CLI_PATH ?? '',
+      port: config.TEMPORAL_PORT,
+      uiPort: config.TEMPORAL_UI_PORT,
+      dbFile: `${config.dataDir}/temporal.sqlite`,
+      namespace: config.TEMPORAL_NAMESPACE,
+      logger: logger.child({ component: 'temporal-server' }),
+    });
+    stops.push(() => devServer!.stop());
+  }
+
+  const services = await createServices(config, logger);
+  stops.push(() => services.close());
+
+  const connection = await Connection.connect({ address: config.temporalAddress });
+  stops.push(() => connection.close());
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+
+  const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
+  stops.push(() => nativeConnection.close());
+  const worker = await createBulkWorker({
+    connection: nativeConnection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    activities: createActivities({ repo: services.repo, provider: services.provider, logger }),
+  });
+  const workerRun = worker.run();
+  stops.push(async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun;
+  });
+  workerRun.catch((err) => {
+    logger.fatal({ err }, 'worker stopped unexpectedly');
+    void shutdown('worker-failure');
+  });
+
+  const bulks = new BulkService({ repo: services.repo, client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
+  const reconcile = () =>
+    bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
+  void reconcile();
+  const reconcileTimer = setInterval(reconcile, 30_000);
+  stops.push(async () => clearInterval(reconcileTimer));
+
+  const app = createApp({
+    logger,
+    auth: new ApiKeyAuthenticator(apiKeys.values),
+    bulks,
+    health: async () => {
+      await services.pingDatabase();
+      await connection.workflowService.getSystemInfo({});
+    },
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    s.once('error', reject);
+  });
+  stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const lines = [
+    `API:         http://localhost:${config.PORT}`,
+    devServer
+      ? `Temporal UI: http://localhost:${config.TEMPORAL_UI_PORT}`
+      : `Temporal:    ${config.temporalAddress} (namespace ${config.TEMPORAL_NAMESPACE})`,
+    ...apiKeys.generated.map((account) => `API key generated for account "${account}": ${apiKeys.values.get(account)}`),
+    ...(apiKeys.file && apiKeys.generated.length === 0 ? [`API keys:    ${apiKeys.file}`] : []),
+  ];
+  // Printed to the terminal, not the log: generated secrets must not end up in log storage.
+  process.stdout.write(`\n${lines.join('\n')}\n\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`startup failed: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,1 @@
+export { bulkWorkflow } from './bulk-workflow';
