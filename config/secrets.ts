@@ -14,7 +14,7 @@ function readJson(file: string): Record<string, string> {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new Error(`cannot read ${file}: ${(err as Error).message}`);
+    throw new Error(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
 

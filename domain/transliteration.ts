@@ -21,6 +21,11 @@ const CYRILLIC: Record<string, string> = {
 
 const CENTRAL_EUROPEAN: Record<string, string> = { đ: 'd', Đ: 'D', ł: 'l', Ł: 'L' };
 
+/** Greek letters, accented ones (έ, ά, ώ) through their unaccented base letter. */
+function greek(ch: string): string | undefined {
+  return GREEK[ch] ?? GREEK[ch.normalize('NFD').replace(/[\u0300-\u036f]/g, '')];
+}
+
 function cyrillic(ch: string): string | undefined {
   const lower = ch.toLowerCase();
   const latin = CYRILLIC[lower];
@@ -45,7 +50,7 @@ export function transliterate(text: string, kind: Transliteration | undefined): 
         out += TURKISH[ch] ?? ch;
         break;
       case 'GREEK':
-        out += GREEK[ch] ?? ch;
+        out += greek(ch) ?? ch;
         break;
       case 'CYRILLIC':
         out += cyrillic(ch) ?? ch;
@@ -54,7 +59,7 @@ export function transliterate(text: string, kind: Transliteration | undefined): 
         out += CENTRAL_EUROPEAN[ch] ?? stripDiacritics(ch);
         break;
       case 'NON_UNICODE':
-        out += TURKISH[ch] ?? CENTRAL_EUROPEAN[ch] ?? GREEK[ch] ?? cyrillic(ch) ?? stripDiacritics(ch);
+        out += TURKISH[ch] ?? CENTRAL_EUROPEAN[ch] ?? greek(ch) ?? cyrillic(ch) ?? stripDiacritics(ch);
         break;
     }
   }

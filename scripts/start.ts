@@ -14,6 +14,7 @@ import { createLogger, PinoTemporalLogger } from '../config/logger';
 import { loadOrGenerateSecrets } from '../config/secrets';
 import { BulkService } from '../core/bulk-service';
 import { createServices } from '../core/services';
+import { registerSearchAttributes } from '../temporal/register-search-attributes';
 import { startDevServer, startDownloadedDevServer, type DevServer } from '../temporal/dev-server';
 import { createBulkWorker } from '../worker/worker';
 
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: config.temporalAddress });
   stops.push(() => connection.close());
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  if (!devServer) await registerSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
 
   const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
   stops.push(() => nativeConnection.close());

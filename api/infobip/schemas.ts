@@ -19,7 +19,7 @@ const idString = z
   .trim()
   .min(1)
   .max(LIMITS.idLength)
-  .regex(/^[\w.:\-]+$/, 'may contain letters, digits and . _ : - only');
+  .regex(/^[\w.:-]+$/, 'may contain letters, digits and . _ : - only');
 
 /** International format as Infobip writes it (41793026727); a leading + is accepted and dropped. */
 export const msisdn = z
