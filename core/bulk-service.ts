@@ -9,7 +9,7 @@ import { STATUSES, type MessageStatus } from '../domain/status';
 import { type Transliteration, transliterate } from '../domain/transliteration';
 import { validityEndsAt } from '../domain/validity';
 import { AccountIdKey, BulkIdKey, BulkStatusKey, CampaignNameKey, SendAtKey } from '../temporal/search-attributes';
-import type { BulkWorkflowInput, ScheduleGroup, SendingSpeedLimit } from '../workflows/definitions';
+import type { BulkWorkflowInput, ScheduleGroup, SendingSpeedLimit, WorkflowTuning } from '../workflows/definitions';
 
 /** The dialect-neutral command every router translates its request into. */
 export interface CreateBulkCommand {
@@ -67,6 +67,7 @@ export interface BulkServiceDeps {
   taskQueue: string;
   logger: Logger;
   now?: () => number;
+  tuning?: WorkflowTuning;
 }
 
 export class BulkService {
@@ -142,6 +143,7 @@ export class BulkService {
       bulkId,
       groups: [...groups.values()],
       speedLimit: cmd.speedLimit,
+      ...(this.deps.tuning ? { tuning: this.deps.tuning } : {}),
     };
     const workflowId = bulkWorkflowId(cmd.accountId, bulkId);
     await repo.insertBulk(

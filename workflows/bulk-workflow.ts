@@ -33,6 +33,8 @@ const { recordBulkStatus } = proxyActivities<Activities>({
 
 /** Messages per sendBatch call: the granularity at which windows, validity and speed limits are re-checked. */
 export const DISPATCH_BATCH = 500;
+/** Well below the server's 50k-event limit, so a 1M-destination bulk keeps each run's history small. */
+export const CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
 
 const UNIT_MS = { MINUTE: 60_000, HOUR: 3_600_000, DAY: 86_400_000 } as const;
 
@@ -62,6 +64,8 @@ function nextAttention(group: ScheduleGroup, now: number, speedFreeAt: number): 
 
 export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts> {
   const { accountId, bulkId, groups, speedLimit } = input;
+  const batchSize = input.tuning?.batchSize ?? DISPATCH_BATCH;
+  const historyLimit = input.tuning?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
   const carried = input.carried;
   const done = new Set<number>(carried?.doneGroups ?? []);
   const counts: BulkCounts = carried?.counts ?? {
@@ -110,16 +114,18 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
         accountId,
         bulkId,
         groupIndex: group.index,
-        limit: Math.min(DISPATCH_BATCH, allowed),
+        limit: Math.min(batchSize, allowed),
       });
       counts.sent += result.submitted + result.recovered;
       counts.rejected += result.rejected;
-      if (speedLimit) sendLog = [...sendLog, { at: now, count: result.submitted + result.rejected }];
+      // Stamped when the batch has finished, so the next unit starts after the last message really went out.
+      if (speedLimit) sendLog = [...sendLog, { at: Date.now(), count: result.submitted + result.rejected }];
       if (result.remaining === 0) done.add(group.index);
       progressed = true;
     }
 
-    if (workflowInfo().continueAsNewSuggested) {
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength >= historyLimit) {
       const unit = speedLimit ? UNIT_MS[speedLimit.timeUnit] : 0;
       const now = Date.now();
       await continueAsNew<typeof bulkWorkflow>({

@@ -37,8 +37,17 @@ export interface BulkWorkflowInput {
   bulkId: string;
   groups: ScheduleGroup[];
   speedLimit?: SendingSpeedLimit;
+  tuning?: WorkflowTuning;
   /** Present only after continue-as-new: what the previous run had done. */
   carried?: CarriedState;
+}
+
+/** Knobs with production defaults; tests lower them to exercise batching and continue-as-new quickly. */
+export interface WorkflowTuning {
+  /** Messages per sendBatch call (default 500). */
+  batchSize?: number;
+  /** Continue-as-new once history has this many events (default 10,000), or when the server suggests it. */
+  continueAsNewAfterEvents?: number;
 }
 
 export interface CarriedState {

@@ -10,6 +10,8 @@ import { deliveryReportHandler } from '../../core/services';
 import { migrateToLatest, openDatabase, type Db } from '../../db/database';
 import { Repository } from '../../db/repository';
 import { SmsSimulator, type SimulatorOptions } from '../../providers/simulator';
+import type { SmsProvider } from '../../providers/types';
+import type { WorkflowTuning } from '../../workflows/definitions';
 import { createBulkWorker } from '../../worker/worker';
 import { workflowBundle } from './temporal';
 
@@ -36,7 +38,13 @@ let queueCounter = 0;
  */
 export async function createTestStack(
   env: Pick<TestWorkflowEnvironment, 'nativeConnection' | 'client'>,
-  options: { simulator?: Partial<SimulatorOptions>; databaseUrl?: string } = {},
+  options: {
+    simulator?: Partial<SimulatorOptions>;
+    databaseUrl?: string;
+    /** Wraps the simulator, e.g. to inject failures between the provider and the database. */
+    provider?: (simulator: SmsSimulator) => SmsProvider;
+    tuning?: WorkflowTuning;
+  } = {},
 ): Promise<TestStack> {
   const db = openDatabase({ url: options.databaseUrl, sqliteFile: ':memory:' });
   await migrateToLatest(db);
@@ -48,12 +56,12 @@ export async function createTestStack(
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueue,
-    activities: createActivities({ repo, provider: simulator, logger: silentLogger }),
+    activities: createActivities({ repo, provider: options.provider?.(simulator) ?? simulator, logger: silentLogger }),
     workflowBundle: await workflowBundle(),
   });
   const clock = { now: Date.now() };
   const client = env.client as Client;
-  const bulks = new BulkService({ repo, client, taskQueue, logger: silentLogger, now: () => clock.now });
+  const bulks = new BulkService({ repo, client, taskQueue, logger: silentLogger, now: () => clock.now, tuning: options.tuning });
   const run = worker.run();
   return {
     db,

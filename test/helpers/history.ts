@@ -1,0 +1,39 @@
+import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+import type { SendBatchInput, SendBatchResult } from '../../activities';
+
+export interface SendBatchCall {
+  /** Workflow (server) time when the batch was scheduled: the only clock that means anything under time skipping. */
+  at: number;
+  input: SendBatchInput;
+  result: SendBatchResult;
+}
+
+function millis(ts: temporal.api.history.v1.IHistoryEvent['eventTime']): number {
+  return Number(ts?.seconds ?? 0) * 1000 + Math.floor((ts?.nanos ?? 0) / 1e6);
+}
+
+/** Every completed sendBatch activity of a workflow run chain, in order, read from the real event history. */
+export async function sendBatchCalls(handle: WorkflowHandle, runIds?: string[]): Promise<SendBatchCall[]> {
+  const histories = runIds
+    ? await Promise.all(runIds.map((runId) => handle.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()))
+    : [await handle.fetchHistory()];
+  const calls: SendBatchCall[] = [];
+  for (const history of histories) {
+    const scheduled = new Map<string, { at: number; input: SendBatchInput }>();
+    for (const event of history.events ?? []) {
+      const s = event.activityTaskScheduledEventAttributes;
+      if (s && s.activityType?.name === 'sendBatch') {
+        scheduled.set(String(event.eventId), {
+          at: millis(event.eventTime),
+          input: defaultPayloadConverter.fromPayload(s.input!.payloads![0]!),
+        });
+      }
+      const c = event.activityTaskCompletedEventAttributes;
+      const origin = c && scheduled.get(String(c.scheduledEventId));
+      if (c && origin) calls.push({ ...origin, result: defaultPayloadConverter.fromPayload(c.result!.payloads![0]!) });
+    }
+  }
+  return calls;
+}
