@@ -18,9 +18,10 @@ export interface SendBatchInput {
 }
 
 export interface SendBatchResult {
+  /** Accepted by the provider in this batch, over all attempts of the activity. */
   submitted: number;
   rejected: number;
-  /** Messages found already at the provider after a crash: counted as submitted, not sent again. */
+  /** Of `submitted`, messages found already at the provider after a crash: not sent again. */
   recovered: number;
   remaining: number;
 }
@@ -32,8 +33,11 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
   return {
     async sendBatch(input: SendBatchInput): Promise<SendBatchResult> {
       const { accountId, bulkId, groupIndex } = input;
+      const info = Context.current().info;
+      // The same for every attempt of this activity: what earlier attempts got accepted counts for this one.
+      const batch = `${info.workflowExecution?.runId ?? "standalone"}/${info.activityId}`;
       const rows = await repo.nextUnsent(accountId, bulkId, groupIndex, input.limit);
-      const result: SendBatchResult = { submitted: 0, rejected: 0, recovered: 0, remaining: 0 };
+      let recovered = 0;
 
       // SUBMITTING rows were claimed by an attempt that died before recording the outcome: ask the provider
       // which of them it already has, so a retried batch never submits a messageId twice.
@@ -41,21 +45,22 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
       let toSend: MessageRow[] = rows;
       if (inDoubt.length > 0) {
         const known = await provider.lookup(inDoubt.map((r) => messageReference(accountId, r.message_id)));
-        const recovered = inDoubt.filter((r) => known.has(messageReference(accountId, r.message_id)));
+        const found = inDoubt.filter((r) => known.has(messageReference(accountId, r.message_id)));
         await repo.recordSubmitResults(
           accountId,
-          recovered.map((r) => ({
+          found.map((r) => ({
             messageId: r.message_id,
             accepted: true,
             providerMessageId: known.get(messageReference(accountId, r.message_id)),
             statusName: 'PENDING_ENROUTE',
           })),
           Date.now(),
+          batch,
         );
-        result.recovered = recovered.length;
-        const recoveredIds = new Set(recovered.map((r) => r.message_id));
-        toSend = rows.filter((r) => !recoveredIds.has(r.message_id));
-        logger.warn({ accountId, bulkId, inDoubt: inDoubt.length, recovered: recovered.length }, 'resolved in-doubt messages');
+        recovered = found.length;
+        const foundIds = new Set(found.map((r) => r.message_id));
+        toSend = rows.filter((r) => !foundIds.has(r.message_id));
+        logger.warn({ accountId, bulkId, inDoubt: inDoubt.length, recovered }, 'resolved in-doubt messages');
       }
 
       for (let i = 0; i < toSend.length; i += SUBMIT_CHUNK) {
@@ -65,6 +70,7 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
           accountId,
           chunk.map((r) => r.message_id),
           Date.now(),
+          batch,
         );
         const outcomes = await provider.submit(
           chunk.map((r) => ({
@@ -85,13 +91,14 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
           })),
           Date.now(),
         );
-        for (const o of outcomes) {
-          if (o.accepted) result.submitted++;
-          else result.rejected++;
-        }
       }
-      result.remaining = await repo.countUnsent(accountId, bulkId, groupIndex);
-      return result;
+      const outcome = await repo.batchOutcome(accountId, bulkId, batch);
+      return {
+        submitted: outcome.accepted,
+        rejected: outcome.refused,
+        recovered,
+        remaining: await repo.countUnsent(accountId, bulkId, groupIndex),
+      };
     },
 
     /** Validity ended: every message of the group not yet handed to the provider is EXPIRED_EXPIRED. */

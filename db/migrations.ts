@@ -61,6 +61,22 @@ const migrations: Record<string, Migration> = {
       await sql`drop table bulks`.execute(db);
     },
   },
+  '0002_dispatch_batch': {
+    // Which sendBatch activity submitted a message, so an activity retried after a crash reports exactly what
+    // it (and its failed attempts) sent, and not what other batches did.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('messages').addColumn('dispatch_batch', 'text').execute();
+      await db.schema
+        .createIndex('messages_batch_idx')
+        .on('messages')
+        .columns(['account_id', 'bulk_id', 'dispatch_batch'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('messages_batch_idx').execute();
+      await db.schema.alterTable('messages').dropColumn('dispatch_batch').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -143,11 +143,11 @@ export class Repository {
   }
 
   /** Claims messages for submission: a crash after this leaves them SUBMITTING, i.e. in doubt. */
-  async markSubmitting(accountId: string, messageIds: string[], now: number): Promise<void> {
+  async markSubmitting(accountId: string, messageIds: string[], now: number, batch: string): Promise<void> {
     if (messageIds.length === 0) return;
     await this.db
       .updateTable('messages')
-      .set({ state: 'SUBMITTING', updated_at: now })
+      .set({ state: 'SUBMITTING', dispatch_batch: batch, updated_at: now })
       .where('account_id', '=', accountId)
       .where('message_id', 'in', messageIds)
       .execute();
@@ -157,6 +157,8 @@ export class Repository {
     accountId: string,
     results: Array<{ messageId: string; accepted: boolean; providerMessageId?: string; statusName: string }>,
     now: number,
+    /** Re-stamps the rows as this batch's (used for in-doubt rows a batch recovers from an earlier one). */
+    batch?: string,
   ): Promise<void> {
     if (results.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
@@ -170,12 +172,33 @@ export class Repository {
             submitted_at: now,
             done_at: r.accepted ? null : now,
             updated_at: now,
+            ...(batch ? { dispatch_batch: batch } : {}),
           })
           .where('account_id', '=', accountId)
           .where('message_id', '=', r.messageId)
           .execute();
       }
     });
+  }
+
+  /** What one dispatch batch (all attempts of one sendBatch activity) got accepted and refused. */
+  async batchOutcome(accountId: string, bulkId: string, batch: string): Promise<{ accepted: number; refused: number }> {
+    const rows = await this.db
+      .selectFrom('messages')
+      .select(['state', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.count<number>('provider_message_id').as('withId')])
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('dispatch_batch', '=', batch)
+      .groupBy('state')
+      .execute();
+    let accepted = 0;
+    let refused = 0;
+    for (const r of rows) {
+      if (r.state === 'SUBMITTING') continue;
+      accepted += Number(r.withId);
+      refused += Number(r.n) - Number(r.withId);
+    }
+    return { accepted, refused };
   }
 
   /** Gives every still-unsent message of a group (or the whole bulk) a final status, e.g. EXPIRED_EXPIRED. */

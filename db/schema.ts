@@ -40,6 +40,7 @@ export interface MessageTable {
   error_name: string | null;
   provider_message_id: string | null;
   submitted_at: Millis | null;
+  dispatch_batch: string | null;
   done_at: Millis | null;
   updated_at: Millis;
 }

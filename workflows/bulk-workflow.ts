@@ -116,7 +116,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
         groupIndex: group.index,
         limit: Math.min(batchSize, allowed),
       });
-      counts.sent += result.submitted + result.recovered;
+      counts.sent += result.submitted;
       counts.rejected += result.rejected;
       // Stamped when the batch has finished, so the next unit starts after the last message really went out.
       if (speedLimit) sendLog = [...sendLog, { at: Date.now(), count: result.submitted + result.rejected }];

@@ -1,4 +1,4 @@
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import type { SendBatchInput, SendBatchResult } from '../../activities';
@@ -15,9 +15,9 @@ function millis(ts: temporal.api.history.v1.IHistoryEvent['eventTime']): number 
 }
 
 /** Every completed sendBatch activity of a workflow run chain, in order, read from the real event history. */
-export async function sendBatchCalls(handle: WorkflowHandle, runIds?: string[]): Promise<SendBatchCall[]> {
+export async function sendBatchCalls(client: Client, handle: WorkflowHandle, runIds?: string[]): Promise<SendBatchCall[]> {
   const histories = runIds
-    ? await Promise.all(runIds.map((runId) => handle.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()))
+    ? await Promise.all(runIds.map((runId) => client.workflow.getHandle(handle.workflowId, runId).fetchHistory()))
     : [await handle.fetchHistory()];
   const calls: SendBatchCall[] = [];
   for (const history of histories) {
@@ -36,4 +36,17 @@ export async function sendBatchCalls(handle: WorkflowHandle, runIds?: string[]):
     }
   }
   return calls;
+}
+
+/** Run ids of a continue-as-new chain, oldest first, followed back from the latest run's start event. */
+export async function runChain(client: Client, handle: WorkflowHandle): Promise<string[]> {
+  const chain: string[] = [];
+  let runId: string | undefined = (await handle.describe()).runId;
+  while (runId) {
+    chain.unshift(runId);
+    const history: temporal.api.history.v1.IHistory = await client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
+    const started: temporal.api.history.v1.IWorkflowExecutionStartedEventAttributes | null | undefined = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    runId = started?.continuedExecutionRunId || undefined;
+  }
+  return chain;
 }

@@ -50,7 +50,7 @@ async function runBulk(bulkId: string, messages: Msg[], extra: Partial<CreateBul
   await stack.bulks.createBulk({ accountId: 'acme', bulkId, messages, ...extra });
   const handle = stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId));
   const counts = await handle.result();
-  return { handle, counts, calls: await sendBatchCalls(handle) };
+  return { handle, counts, calls: await sendBatchCalls(stack.client, handle) };
 }
 
 const weekdays: DeliveryWindow = {
