@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Logger } from '../config/logger';
-import type { NewMessage, Repository } from '../db/repository';
+import { BulkAlreadyExistsError, type NewMessage, type Repository } from '../db/repository';
 import type { DeliveryWindow } from '../domain/delivery-window';
 import { countSmsParts } from '../domain/encoding';
 import { STATUSES, type MessageStatus } from '../domain/status';
@@ -86,7 +86,7 @@ export class BulkService {
     const now = this.now();
     const bulkId = cmd.bulkId ?? randomUUID();
     if (await repo.getBulk(cmd.accountId, bulkId)) {
-      throw new BulkRejectedError(`bulkId ${bulkId} is already used by this account`, 'bulkId');
+      throw new BulkAlreadyExistsError(bulkId);
     }
 
     const groups = new Map<string, ScheduleGroup>();
