@@ -46,6 +46,7 @@ export const envSchema = z.object({
     .regex(/^(postgres|postgresql):\/\//, 'expected a postgres:// URL (unset means SQLite under DATA_DIR)')
     .optional(),
   SMS_PROVIDER: z.enum(['simulator', 'smpp', 'http']).default('simulator'),
+  SMS_HTTP_URL: z.string().url().optional(),
   SIMULATOR_DELIVERY_DELAY_MS: z.coerce.number().int().min(0).max(86_400_000).default(2000),
   SIMULATOR_SUBMIT_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   SIMULATOR_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),

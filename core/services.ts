@@ -4,6 +4,7 @@ import type { Logger } from '../config/logger';
 import { type Db, migrateToLatest, openDatabase, pingDatabase } from '../db/database';
 import { Repository } from '../db/repository';
 import { isFinalStatus, STATUSES } from '../domain/status';
+import { HttpSmsProvider } from '../providers/http-provider';
 import { SmsSimulator } from '../providers/simulator';
 import { parseReference, type ProviderDeliveryReport, type SmsProvider } from '../providers/types';
 
@@ -15,7 +16,7 @@ export interface Services {
   close(): Promise<void>;
 }
 
-export function createProvider(config: Pick<Config, 'SMS_PROVIDER' | 'SIMULATOR_DELIVERY_DELAY_MS' | 'SIMULATOR_SUBMIT_DELAY_MS' | 'SIMULATOR_FAILURE_RATE' | 'SIMULATOR_REJECT_RATE'>): SmsProvider {
+export function createProvider(config: Pick<Config, 'SMS_PROVIDER' | 'SMS_HTTP_URL' | 'SIMULATOR_DELIVERY_DELAY_MS' | 'SIMULATOR_SUBMIT_DELAY_MS' | 'SIMULATOR_FAILURE_RATE' | 'SIMULATOR_REJECT_RATE'>): SmsProvider {
   switch (config.SMS_PROVIDER) {
     case 'simulator':
       return new SmsSimulator({
@@ -24,6 +25,9 @@ export function createProvider(config: Pick<Config, 'SMS_PROVIDER' | 'SIMULATOR_
         failureRate: config.SIMULATOR_FAILURE_RATE,
         rejectRate: config.SIMULATOR_REJECT_RATE,
       });
+    case 'http':
+      if (!config.SMS_HTTP_URL) throw new Error('SMS_PROVIDER=http needs SMS_HTTP_URL');
+      return new HttpSmsProvider(config.SMS_HTTP_URL);
     default:
       throw new Error(`SMS_PROVIDER=${config.SMS_PROVIDER} is not available in this version; use simulator`);
   }

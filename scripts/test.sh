@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
+source scripts/ensure-postgres.sh
 eval "$(bash scripts/temporal-binaries.sh all)"
 exec npx jest "$@"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# npm run bench:<name>: installs what is missing, resolves the Temporal CLI, runs bench/<name>.ts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-deps.sh
+eval "$(bash scripts/temporal-binaries.sh cli)"
+exec node --import tsx "bench/$1.ts"

@@ -1,0 +1,180 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { sql } from 'kysely';
+import { bulkWorkflowId } from '../../core/bulk-service';
+import { migrateToLatest, openDatabase, type Db } from '../../db/database';
+import { BulkAlreadyExistsError, MessageIdTakenError, type NewMessage, Repository } from '../../db/repository';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
+import { createTestStack } from '../helpers/stack';
+import { createTimeSkippingEnv } from '../helpers/temporal';
+
+let pg: TestPostgres;
+let env: TestWorkflowEnvironment;
+
+beforeAll(async () => {
+  [pg, env] = await Promise.all([startTestPostgres(), createTimeSkippingEnv()]);
+}, 120_000);
+
+afterAll(async () => {
+  await env?.teardown();
+  await pg?.stop();
+});
+
+let schemaCounter = 0;
+
+/** A fresh database per test: a new in-memory SQLite, or a new PostgreSQL database on the shared cluster. */
+async function freshDatabase(kind: 'sqlite' | 'postgres'): Promise<{ url?: string; db: Db }> {
+  if (kind === 'sqlite') {
+    const db = openDatabase({ sqliteFile: ':memory:' });
+    return { db };
+  }
+  const name = `t${process.pid}_${++schemaCounter}`;
+  const admin = openDatabase({ url: pg.url });
+  await sql.raw(`create database ${name}`).execute(admin);
+  await admin.destroy();
+  const url = pg.url.replace(/\/postgres$/, `/${name}`);
+  return { url, db: openDatabase({ url }) };
+}
+
+function message(bulkId: string, seq: number, extra: Partial<NewMessage> = {}): NewMessage {
+  return {
+    account_id: 'acme',
+    message_id: `${bulkId}-m${seq}`,
+    bulk_id: bulkId,
+    group_index: 0,
+    seq,
+    to_number: `4179302${String(6700 + seq)}`,
+    from_addr: 'InfoSMS',
+    text: 'hi',
+    sms_count: 1,
+    flash: 0,
+    notify_url: null,
+    notify_content_type: null,
+    callback_data: null,
+    intermediate_report: 0,
+    send_at: 1_000,
+    validity_ends_at: 2_000,
+    state: 'QUEUED',
+    status_name: 'PENDING_ACCEPTED',
+    error_name: null,
+    provider_message_id: null,
+    submitted_at: null,
+    dispatch_batch: null,
+    done_at: null,
+    updated_at: 1_000,
+    ...extra,
+  };
+}
+
+const bulk = (bulkId: string, started = 1) => ({
+  account_id: 'acme',
+  bulk_id: bulkId,
+  workflow_id: bulkWorkflowId('acme', bulkId),
+  status: 'PENDING',
+  tracking_process_key: null,
+  message_count: 0,
+  workflow_input: '{}',
+  workflow_started: started,
+  created_at: 1_000,
+});
+
+describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
+  let db: Db;
+  let repo: Repository;
+
+  beforeEach(async () => {
+    ({ db } = await freshDatabase(kind));
+    await migrateToLatest(db);
+    await migrateToLatest(db); // a second run is a no-op
+    repo = new Repository(db);
+  });
+
+  afterEach(async () => {
+    await db.destroy();
+  });
+
+  test('a bulk and its messages are stored atomically; a second use of the bulkId is refused', async () => {
+    await repo.insertBulk(bulk('b1'), [message('b1', 0), message('b1', 1)]);
+    await expect(repo.insertBulk(bulk('b1'), [message('b1', 5)])).rejects.toBeInstanceOf(BulkAlreadyExistsError);
+    expect(await repo.listBulkMessages('acme', 'b1')).toHaveLength(2);
+  });
+
+  test('a messageId already used leaves no trace of the new bulk', async () => {
+    await repo.insertBulk(bulk('b1'), [message('b1', 0)]);
+    const clash = message('b2', 0, { message_id: 'b1-m0' });
+    await expect(repo.insertBulk(bulk('b2'), [message('b2', 1), clash])).rejects.toBeInstanceOf(MessageIdTakenError);
+    expect(await repo.getBulk('acme', 'b2')).toBeUndefined();
+    expect(await repo.listBulkMessages('acme', 'b2')).toHaveLength(0);
+  });
+
+  test('large bulks insert in chunks', async () => {
+    const many = Array.from({ length: 1_234 }, (_, i) => message('big', i));
+    await repo.insertBulk(bulk('big'), many);
+    expect(await repo.countUnsent('acme', 'big')).toBe(1_234);
+  });
+
+  test('dispatch: paging in order, claiming, recording, and the outcome of one batch', async () => {
+    await repo.insertBulk(bulk('d'), Array.from({ length: 5 }, (_, i) => message('d', i)));
+    const page = await repo.nextUnsent('acme', 'd', 0, 3);
+    expect(page.map((r) => r.seq)).toEqual([0, 1, 2]);
+    await repo.markSubmitting('acme', ['d-m0', 'd-m1', 'd-m2'], 2_000, 'batch-A');
+    await repo.recordSubmitResults(
+      'acme',
+      [
+        { messageId: 'd-m0', accepted: true, providerMessageId: 'p0', statusName: 'PENDING_ENROUTE' },
+        { messageId: 'd-m1', accepted: false, statusName: 'REJECTED_DESTINATION' },
+      ],
+      2_001,
+    );
+    // d-m2 stays SUBMITTING: in doubt, so it is offered again first.
+    expect((await repo.nextUnsent('acme', 'd', 0, 10)).map((r) => [r.message_id, r.state])).toEqual([
+      ['d-m2', 'SUBMITTING'],
+      ['d-m3', 'QUEUED'],
+      ['d-m4', 'QUEUED'],
+    ]);
+    expect(await repo.batchOutcome('acme', 'd', 'batch-A')).toEqual({ accepted: 1, refused: 1 });
+    expect(await repo.countUnsent('acme', 'd', 0)).toBe(3);
+
+    expect(await repo.finalizeUnsent('acme', 'd', 0, 'EXPIRED_EXPIRED', 3_000)).toBe(2);
+    const rows = await repo.listBulkMessages('acme', 'd');
+    expect(rows.map((r) => r.status_name)).toEqual([
+      'PENDING_ENROUTE',
+      'REJECTED_DESTINATION',
+      'PENDING_ACCEPTED',
+      'EXPIRED_EXPIRED',
+      'EXPIRED_EXPIRED',
+    ]);
+  });
+
+  test('delivery reports update a message until it is final, never after', async () => {
+    await repo.insertBulk(bulk('r'), [message('r', 0, { state: 'SUBMITTED' })]);
+    expect(await repo.applyDeliveryReport('acme', 'r-m0', { statusName: 'DELIVERED_TO_HANDSET', final: true, doneAt: 5 })).toBe(true);
+    expect(await repo.applyDeliveryReport('acme', 'r-m0', { statusName: 'UNDELIVERABLE_NOT_DELIVERED', final: true, doneAt: 6 })).toBe(false);
+    expect((await repo.getMessage('acme', 'r-m0'))?.status_name).toBe('DELIVERED_TO_HANDSET');
+    expect(await repo.applyDeliveryReport('globex', 'r-m0', { statusName: 'DELIVERED_TO_HANDSET', final: true, doneAt: 5 })).toBe(false);
+  });
+
+  test('a bulk stored but never started (crash between store and start) is started by the reconciler', async () => {
+    const { url, db: stackDb } = await freshDatabase(kind);
+    await stackDb.destroy();
+    const stack = await createTestStack(env, { databaseUrl: url });
+    try {
+      stack.clock.now = await env.currentTimeMs();
+      const input = {
+        accountId: 'acme',
+        bulkId: 'orphan',
+        groups: [{ index: 0, sendAt: stack.clock.now, validityEndsAt: stack.clock.now + 3_600_000, messageCount: 2 }],
+      };
+      await stack.repo.insertBulk({ ...bulk('orphan', 0), created_at: stack.clock.now - 60_000, workflow_input: JSON.stringify({ input }) }, [
+        message('orphan', 0, { send_at: stack.clock.now, validity_ends_at: stack.clock.now + 3_600_000 }),
+        message('orphan', 1, { send_at: stack.clock.now, validity_ends_at: stack.clock.now + 3_600_000 }),
+      ]);
+      expect(await stack.bulks.reconcileUnstarted()).toBe(1);
+      const counts = await stack.client.workflow.getHandle(bulkWorkflowId('acme', 'orphan')).result();
+      expect(counts).toMatchObject({ total: 2, sent: 2 });
+      expect((await stack.repo.getBulk('acme', 'orphan'))?.workflow_started).toBe(1);
+      expect(await stack.bulks.reconcileUnstarted()).toBe(0);
+    } finally {
+      await stack.close();
+    }
+  });
+});
