@@ -9,12 +9,16 @@ export interface ActivityDeps {
   logger: Logger;
 }
 
+/**
+ * One dispatch batch: the messages of a schedule group whose group_seq lies in [fromSeq, toSeq). Ranges never
+ * overlap, so several batches of a bulk run at once without claiming each other's messages.
+ */
 export interface SendBatchInput {
   accountId: string;
   bulkId: string;
   groupIndex: number;
-  /** At most this many messages are submitted by one call; the workflow re-checks windows between calls. */
-  limit: number;
+  fromSeq: number;
+  toSeq: number;
 }
 
 export interface SendBatchResult {
@@ -23,7 +27,6 @@ export interface SendBatchResult {
   rejected: number;
   /** Of `submitted`, messages found already at the provider after a crash: not sent again. */
   recovered: number;
-  remaining: number;
 }
 
 /** Messages handed to the provider per call: small enough that a heartbeat (and a cancel) lands between them. */
@@ -36,7 +39,7 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
       const info = Context.current().info;
       // The same for every attempt of this activity: what earlier attempts got accepted counts for this one.
       const batch = `${info.workflowExecution?.runId ?? "standalone"}/${info.activityId}`;
-      const rows = await repo.nextUnsent(accountId, bulkId, groupIndex, input.limit);
+      const rows = await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq);
       let recovered = 0;
 
       // SUBMITTING rows were claimed by an attempt that died before recording the outcome: ask the provider
@@ -93,12 +96,7 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
         );
       }
       const outcome = await repo.batchOutcome(accountId, bulkId, batch);
-      return {
-        submitted: outcome.accepted,
-        rejected: outcome.refused,
-        recovered,
-        remaining: await repo.countUnsent(accountId, bulkId, groupIndex),
-      };
+      return { submitted: outcome.accepted, rejected: outcome.refused, recovered };
     },
 
     /** Validity ended: every message of the group not yet handed to the provider is EXPIRED_EXPIRED. */

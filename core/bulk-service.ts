@@ -108,13 +108,13 @@ export class BulkService {
       const smsCount = countSmsParts(text).parts;
       for (const d of m.destinations) {
         const messageId = d.messageId ?? randomUUID();
-        group.messageCount++;
         rows.push({
           account_id: cmd.accountId,
           message_id: messageId,
           bulk_id: bulkId,
           group_index: group.index,
           seq: rows.length,
+          group_seq: group.messageCount++,
           to_number: d.to,
           from_addr: m.from ?? null,
           text,

@@ -44,6 +44,7 @@ export function deliveryReportHandler(repo: Repository, logger: Logger) {
           statusName: report.status,
           final: isFinalStatus(status),
           doneAt: report.doneAt,
+          providerMessageId: report.providerMessageId,
         });
       } catch (err) {
         logger.error({ err, accountId, messageId }, 'could not apply delivery report');

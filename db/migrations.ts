@@ -27,6 +27,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('bulk_id', 'text', (c) => c.notNull())
         .addColumn('group_index', 'integer', (c) => c.notNull())
         .addColumn('seq', 'integer', (c) => c.notNull())
+        // Position within the schedule group: dispatch batches are ranges of it, so several run at once.
+        .addColumn('group_seq', 'integer', (c) => c.notNull())
         .addColumn('to_number', 'text', (c) => c.notNull())
         .addColumn('from_addr', 'text')
         .addColumn('text', 'text', (c) => c.notNull())
@@ -43,15 +45,22 @@ const migrations: Record<string, Migration> = {
         .addColumn('error_name', 'text')
         .addColumn('provider_message_id', 'text')
         .addColumn('submitted_at', 'bigint')
+        // Which sendBatch activity submitted the message, so a retried activity reports exactly what it (and
+        // its failed attempts) sent.
+        .addColumn('dispatch_batch', 'text')
         .addColumn('done_at', 'bigint')
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('messages_pk', ['account_id', 'message_id'])
         .execute();
-      // The dispatch loop pages through one group's unsent messages in order.
       await db.schema
         .createIndex('messages_dispatch_idx')
         .on('messages')
-        .columns(['account_id', 'bulk_id', 'group_index', 'state', 'seq'])
+        .columns(['account_id', 'bulk_id', 'group_index', 'group_seq'])
+        .execute();
+      await db.schema
+        .createIndex('messages_batch_idx')
+        .on('messages')
+        .columns(['account_id', 'bulk_id', 'dispatch_batch'])
         .execute();
       await db.schema.createIndex('messages_provider_idx').on('messages').column('provider_message_id').execute();
       await db.schema.createIndex('bulks_unstarted_idx').on('bulks').columns(['workflow_started', 'created_at']).execute();
@@ -59,22 +68,6 @@ const migrations: Record<string, Migration> = {
     async down(db: Kysely<unknown>) {
       await sql`drop table messages`.execute(db);
       await sql`drop table bulks`.execute(db);
-    },
-  },
-  '0002_dispatch_batch': {
-    // Which sendBatch activity submitted a message, so an activity retried after a crash reports exactly what
-    // it (and its failed attempts) sent, and not what other batches did.
-    async up(db: Kysely<unknown>) {
-      await db.schema.alterTable('messages').addColumn('dispatch_batch', 'text').execute();
-      await db.schema
-        .createIndex('messages_batch_idx')
-        .on('messages')
-        .columns(['account_id', 'bulk_id', 'dispatch_batch'])
-        .execute();
-    },
-    async down(db: Kysely<unknown>) {
-      await db.schema.dropIndex('messages_batch_idx').execute();
-      await db.schema.alterTable('messages').dropColumn('dispatch_batch').execute();
     },
   },
 };

@@ -1,6 +1,6 @@
-import type { Insertable, Selectable } from 'kysely';
+import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Db } from './database';
-import type { BulkTable, MessageTable } from './schema';
+import type { BulkTable, DispatchState, MessageTable } from './schema';
 
 export type NewBulk = Insertable<BulkTable>;
 export type NewMessage = Insertable<MessageTable>;
@@ -116,29 +116,35 @@ export class Repository {
       .execute();
   }
 
-  /** The next unsent messages of one schedule group, in request order, including in-doubt SUBMITTING ones. */
-  async nextUnsent(accountId: string, bulkId: string, groupIndex: number, limit: number): Promise<MessageRow[]> {
+  /** Unsent messages of one schedule group with group_seq in [fromSeq, toSeq), including in-doubt ones. */
+  async unsentInRange(
+    accountId: string,
+    bulkId: string,
+    groupIndex: number,
+    fromSeq: number,
+    toSeq: number,
+  ): Promise<MessageRow[]> {
     return this.db
       .selectFrom('messages')
       .selectAll()
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
       .where('group_index', '=', groupIndex)
+      .where('group_seq', '>=', fromSeq)
+      .where('group_seq', '<', toSeq)
       .where('state', 'in', ['QUEUED', 'SUBMITTING'])
-      .orderBy('seq')
-      .limit(limit)
+      .orderBy('group_seq')
       .execute();
   }
 
-  async countUnsent(accountId: string, bulkId: string, groupIndex?: number): Promise<number> {
-    let q = this.db
+  async countUnsent(accountId: string, bulkId: string): Promise<number> {
+    const row = await this.db
       .selectFrom('messages')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
-      .where('state', 'in', ['QUEUED', 'SUBMITTING']);
-    if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
-    const row = await q.executeTakeFirstOrThrow();
+      .where('state', 'in', ['QUEUED', 'SUBMITTING'])
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
@@ -153,6 +159,10 @@ export class Repository {
       .execute();
   }
 
+  /**
+   * Records what the provider answered for a chunk: one UPDATE for the accepted messages (provider ids through
+   * a CASE) and one per refusal status, instead of one statement per message.
+   */
   async recordSubmitResults(
     accountId: string,
     results: Array<{ messageId: string; accepted: boolean; providerMessageId?: string; statusName: string }>,
@@ -161,21 +171,43 @@ export class Repository {
     batch?: string,
   ): Promise<void> {
     if (results.length === 0) return;
+    const accepted = results.filter((r) => r.accepted);
+    const refusedByStatus = new Map<string, string[]>();
+    for (const r of results) {
+      if (!r.accepted) refusedByStatus.set(r.statusName, [...(refusedByStatus.get(r.statusName) ?? []), r.messageId]);
+    }
+    const stamp = batch ? { dispatch_batch: batch } : {};
     await this.db.transaction().execute(async (trx) => {
-      for (const r of results) {
+      if (accepted.length > 0) {
+        const providerIds = sql<string>`case message_id ${sql.join(
+          accepted.map((r) => sql`when ${r.messageId} then ${r.providerMessageId ?? null}`),
+          sql` `,
+        )} end`;
         await trx
           .updateTable('messages')
           .set({
-            state: r.accepted ? 'SUBMITTED' : 'FINAL',
-            status_name: r.statusName,
-            provider_message_id: r.providerMessageId ?? null,
+            // A delivery report can overtake this write (fast providers); it must not be undone.
+            state: sql<DispatchState>`case when state = 'FINAL' then state else 'SUBMITTED' end`,
+            status_name: sql<string>`case when state = 'FINAL' then status_name else 'PENDING_ENROUTE' end`,
+            provider_message_id: providerIds,
             submitted_at: now,
-            done_at: r.accepted ? null : now,
             updated_at: now,
-            ...(batch ? { dispatch_batch: batch } : {}),
+            ...stamp,
           })
           .where('account_id', '=', accountId)
-          .where('message_id', '=', r.messageId)
+          .where(
+            'message_id',
+            'in',
+            accepted.map((r) => r.messageId),
+          )
+          .execute();
+      }
+      for (const [statusName, ids] of refusedByStatus) {
+        await trx
+          .updateTable('messages')
+          .set({ state: 'FINAL', status_name: statusName, submitted_at: now, done_at: now, updated_at: now, ...stamp })
+          .where('account_id', '=', accountId)
+          .where('message_id', 'in', ids)
           .execute();
       }
     });
@@ -224,11 +256,15 @@ export class Repository {
   async applyDeliveryReport(
     accountId: string,
     messageId: string,
-    report: { statusName: string; final: boolean; errorName?: string; doneAt: number },
+    report: { statusName: string; final: boolean; errorName?: string; doneAt: number; providerMessageId?: string },
   ): Promise<boolean> {
     const res = await this.db
       .updateTable('messages')
       .set({
+        // A report can overtake the record of the submit (the message is still SUBMITTING): it proves the
+        // provider accepted the message, so it fills in what the submit record would have.
+        provider_message_id: sql<string>`coalesce(provider_message_id, ${report.providerMessageId ?? null})`,
+        submitted_at: sql<number>`coalesce(submitted_at, ${report.doneAt})`,
         state: report.final ? 'FINAL' : 'SUBMITTED',
         status_name: report.statusName,
         error_name: report.errorName ?? null,

@@ -23,6 +23,7 @@ export interface MessageTable {
   bulk_id: string;
   group_index: number;
   seq: number;
+  group_seq: number;
   to_number: string;
   from_addr: string | null;
   text: string;

@@ -44,8 +44,10 @@ export interface BulkWorkflowInput {
 
 /** Knobs with production defaults; tests lower them to exercise batching and continue-as-new quickly. */
 export interface WorkflowTuning {
-  /** Messages per sendBatch call (default 500). */
+  /** Messages per sendBatch call (default 1000). */
   batchSize?: number;
+  /** sendBatch activities in flight at once (default 4). */
+  concurrency?: number;
   /** Continue-as-new once history has this many events (default 10,000), or when the server suggests it. */
   continueAsNewAfterEvents?: number;
 }
@@ -53,6 +55,7 @@ export interface WorkflowTuning {
 export interface CarriedState {
   status: BulkStatus;
   doneGroups: number[];
+  nextSeq: Record<number, number>;
   counts: BulkCounts;
   sendLog: Array<{ at: number; count: number }>;
 }

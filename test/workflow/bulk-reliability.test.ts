@@ -44,7 +44,11 @@ class CrashAfterSubmit implements SmsProvider {
 describe('a batch retried after a crash', () => {
   let stack: TestStack;
   beforeAll(async () => {
-    stack = await createTestStack(env, { provider: (sim) => new CrashAfterSubmit(sim, 2) });
+    // Reports come late here, so the retry must learn from the provider's lookup what it already holds.
+    stack = await createTestStack(env, {
+      provider: (sim) => new CrashAfterSubmit(sim, 2),
+      simulator: { deliveryDelayMs: 600_000 },
+    });
   });
   afterAll(() => stack.close());
 
@@ -84,21 +88,22 @@ describe('a large bulk', () => {
     await stack.bulks.createBulk({
       accountId: 'acme',
       bulkId: 'can',
-      messages: [{ text: 'Long bulk', flash: false, intermediateReport: false, destinations: numbers(120) }],
+      messages: [{ text: 'Long bulk', flash: false, intermediateReport: false, destinations: numbers(200) }],
     });
     const handle = stack.client.workflow.getHandle(bulkWorkflowId('acme', 'can'));
     const counts = await handle.result();
-    expect(counts).toMatchObject({ total: 120, sent: 120 });
+    expect(counts).toMatchObject({ total: 200, sent: 200 });
 
     const runs = await runChain(stack.client, handle);
-    expect(runs.length).toBeGreaterThan(3);
+    expect(runs.length).toBeGreaterThanOrEqual(4);
     for (const runId of runs) {
       const history = await stack.client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
-      expect(history.events!.length).toBeLessThanOrEqual(40 + 10);
+      // Continue-as-new waits for the batches in flight, so a run may overshoot by a few batches' events.
+      expect(history.events!.length).toBeLessThanOrEqual(40 + 30);
     }
     const calls = await sendBatchCalls(stack.client, handle, runs);
-    expect(calls.reduce((n, c) => n + c.result.submitted, 0)).toBe(120);
+    expect(calls.reduce((n, c) => n + c.result.submitted, 0)).toBe(200);
     expect(stack.simulator.duplicateSubmits).toBe(0);
-    expect(stack.simulator.acceptedCount).toBe(120);
+    expect(stack.simulator.acceptedCount).toBe(200);
   });
 });
