@@ -1,6 +1,6 @@
-import { Context } from '@temporalio/activity';
+import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Logger } from '../config/logger';
-import type { Repository, MessageRow } from '../db/repository';
+import type { DispatchRow, Repository } from '../db/repository';
 import { messageReference, type SmsProvider } from '../providers/types';
 
 export interface ActivityDeps {
@@ -30,7 +30,8 @@ export interface SendBatchResult {
 }
 
 /** Messages handed to the provider per call: small enough that a heartbeat (and a cancel) lands between them. */
-const SUBMIT_CHUNK = 100;
+export const SUBMIT_CHUNK = 100;
+const RECORD_EVERY = 500;
 
 export function createActivities({ repo, provider, logger }: ActivityDeps) {
   return {
@@ -38,14 +39,14 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
       const { accountId, bulkId, groupIndex } = input;
       const info = Context.current().info;
       // The same for every attempt of this activity: what earlier attempts got accepted counts for this one.
-      const batch = `${info.workflowExecution?.runId ?? "standalone"}/${info.activityId}`;
+      const batch = `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
       const rows = await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq);
       let recovered = 0;
 
       // SUBMITTING rows were claimed by an attempt that died before recording the outcome: ask the provider
       // which of them it already has, so a retried batch never submits a messageId twice.
       const inDoubt = rows.filter((r) => r.state === 'SUBMITTING');
-      let toSend: MessageRow[] = rows;
+      let toSend: DispatchRow[] = rows;
       if (inDoubt.length > 0) {
         const known = await provider.lookup(inDoubt.map((r) => messageReference(accountId, r.message_id)));
         const found = inDoubt.filter((r) => known.has(messageReference(accountId, r.message_id)));
@@ -66,36 +67,46 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
         logger.warn({ accountId, bulkId, inDoubt: inDoubt.length, recovered }, 'resolved in-doubt messages');
       }
 
-      for (let i = 0; i < toSend.length; i += SUBMIT_CHUNK) {
-        const chunk = toSend.slice(i, i + SUBMIT_CHUNK);
-        Context.current().heartbeat({ done: i });
-        await repo.markSubmitting(
-          accountId,
-          chunk.map((r) => r.message_id),
-          Date.now(),
-          batch,
-        );
-        const outcomes = await provider.submit(
-          chunk.map((r) => ({
-            reference: messageReference(accountId, r.message_id),
-            to: r.to_number,
-            from: r.from_addr,
-            text: r.text,
-            flash: r.flash === 1,
-          })),
-        );
-        await repo.recordSubmitResults(
-          accountId,
-          outcomes.map((o, k) => ({
-            messageId: chunk[k]!.message_id,
-            accepted: o.accepted,
-            providerMessageId: o.accepted ? o.providerMessageId : undefined,
-            statusName: o.accepted ? 'PENDING_ENROUTE' : o.status,
-          })),
-          Date.now(),
-        );
+      // One claim for the whole range: after a crash, whatever is still SUBMITTING is resolved by lookup above.
+      await repo.claimRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq, batch, Date.now());
+      // Outcomes are written every RECORD_EVERY messages rather than per chunk: until written, the messages stay
+      // SUBMITTING, which a retry resolves by lookup, so fewer writes cost nothing in safety.
+      let unrecorded: Parameters<Repository['recordSubmitResults']>[1] = [];
+      const flush = async () => {
+        await repo.recordSubmitResults(accountId, unrecorded, Date.now());
+        unrecorded = [];
+      };
+      try {
+        for (let i = 0; i < toSend.length; i += SUBMIT_CHUNK) {
+          const chunk = toSend.slice(i, i + SUBMIT_CHUNK);
+          const ctx = Context.current();
+          ctx.heartbeat({ done: i });
+          // A pause or cancel of the bulk cancels this activity: stop before the next chunk reaches the provider.
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('dispatch batch cancelled');
+          const outcomes = await provider.submit(
+            chunk.map((r) => ({
+              reference: messageReference(accountId, r.message_id),
+              to: r.to_number,
+              from: r.from_addr,
+              text: r.text,
+              flash: r.flash === 1,
+            })),
+          );
+          outcomes.forEach((o, k) =>
+            unrecorded.push({
+              messageId: chunk[k]!.message_id,
+              accepted: o.accepted,
+              providerMessageId: o.accepted ? o.providerMessageId : undefined,
+              statusName: o.accepted ? 'PENDING_ENROUTE' : o.status,
+            }),
+          );
+          if (unrecorded.length >= RECORD_EVERY) await flush();
+        }
+      } finally {
+        // Also on cancel: what did reach the provider is recorded, so pause/resume does not ask about it again.
+        if (unrecorded.length > 0) await flush();
       }
-      const outcome = await repo.batchOutcome(accountId, bulkId, batch);
+      const outcome = await repo.batchOutcome(accountId, bulkId, input, batch);
       return { submitted: outcome.accepted, rejected: outcome.refused, recovered };
     },
 

@@ -57,12 +57,6 @@ const migrations: Record<string, Migration> = {
         .on('messages')
         .columns(['account_id', 'bulk_id', 'group_index', 'group_seq'])
         .execute();
-      await db.schema
-        .createIndex('messages_batch_idx')
-        .on('messages')
-        .columns(['account_id', 'bulk_id', 'dispatch_batch'])
-        .execute();
-      await db.schema.createIndex('messages_provider_idx').on('messages').column('provider_message_id').execute();
       await db.schema.createIndex('bulks_unstarted_idx').on('bulks').columns(['workflow_started', 'created_at']).execute();
     },
     async down(db: Kysely<unknown>) {

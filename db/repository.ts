@@ -1,11 +1,12 @@
 import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Db } from './database';
-import type { BulkTable, DispatchState, MessageTable } from './schema';
+import type { BulkTable, MessageTable } from './schema';
 
 export type NewBulk = Insertable<BulkTable>;
 export type NewMessage = Insertable<MessageTable>;
 export type MessageRow = Selectable<MessageTable>;
 export type BulkRow = Selectable<BulkTable>;
+export type DispatchRow = Pick<MessageRow, 'message_id' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state'>;
 
 /** Rows per INSERT statement: under SQLite's default limit of 32766 bound parameters (24 columns a row). */
 const INSERT_CHUNK = 500;
@@ -123,10 +124,10 @@ export class Repository {
     groupIndex: number,
     fromSeq: number,
     toSeq: number,
-  ): Promise<MessageRow[]> {
+  ): Promise<DispatchRow[]> {
     return this.db
       .selectFrom('messages')
-      .selectAll()
+      .select(['message_id', 'to_number', 'from_addr', 'text', 'flash', 'state'])
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
       .where('group_index', '=', groupIndex)
@@ -148,20 +149,31 @@ export class Repository {
     return Number(row.n);
   }
 
-  /** Claims messages for submission: a crash after this leaves them SUBMITTING, i.e. in doubt. */
-  async markSubmitting(accountId: string, messageIds: string[], now: number, batch: string): Promise<void> {
-    if (messageIds.length === 0) return;
+  /** Claims a dispatch range for one batch: a crash after this leaves its unrecorded messages in doubt. */
+  async claimRange(
+    accountId: string,
+    bulkId: string,
+    groupIndex: number,
+    fromSeq: number,
+    toSeq: number,
+    batch: string,
+    now: number,
+  ): Promise<void> {
     await this.db
       .updateTable('messages')
       .set({ state: 'SUBMITTING', dispatch_batch: batch, updated_at: now })
       .where('account_id', '=', accountId)
-      .where('message_id', 'in', messageIds)
+      .where('bulk_id', '=', bulkId)
+      .where('group_index', '=', groupIndex)
+      .where('group_seq', '>=', fromSeq)
+      .where('group_seq', '<', toSeq)
+      .where('state', '=', 'QUEUED')
       .execute();
   }
 
   /**
-   * Records what the provider answered for a chunk: one UPDATE for the accepted messages (provider ids through
-   * a CASE) and one per refusal status, instead of one statement per message.
+   * Records what the provider answered: one UPDATE for the accepted messages and one per refusal status,
+   * instead of one statement per message.
    */
   async recordSubmitResults(
     accountId: string,
@@ -177,30 +189,24 @@ export class Repository {
       if (!r.accepted) refusedByStatus.set(r.statusName, [...(refusedByStatus.get(r.statusName) ?? []), r.messageId]);
     }
     const stamp = batch ? { dispatch_batch: batch } : {};
-    await this.db.transaction().execute(async (trx) => {
+    const statements = (accepted.length > 0 ? 1 : 0) + refusedByStatus.size;
+    // A single statement is atomic on its own; a transaction only when several must land together.
+    const run = statements > 1 ? (fn: (db: Db) => Promise<void>) => this.db.transaction().execute(fn) : (fn: (db: Db) => Promise<void>) => fn(this.db);
+    await run(async (trx) => {
       if (accepted.length > 0) {
-        const providerIds = sql<string>`case message_id ${sql.join(
-          accepted.map((r) => sql`when ${r.messageId} then ${r.providerMessageId ?? null}`),
-          sql` `,
-        )} end`;
-        await trx
-          .updateTable('messages')
-          .set({
-            // A delivery report can overtake this write (fast providers); it must not be undone.
-            state: sql<DispatchState>`case when state = 'FINAL' then state else 'SUBMITTED' end`,
-            status_name: sql<string>`case when state = 'FINAL' then status_name else 'PENDING_ENROUTE' end`,
-            provider_message_id: providerIds,
-            submitted_at: now,
-            updated_at: now,
-            ...stamp,
-          })
-          .where('account_id', '=', accountId)
-          .where(
-            'message_id',
-            'in',
-            accepted.map((r) => r.messageId),
-          )
-          .execute();
+        // Provider ids differ per row: join against a VALUES list (UPDATE … FROM works in SQLite ≥ 3.33 and
+        // PostgreSQL alike), one statement for the whole chunk.
+        const values = sql.join(accepted.map((r) => sql`(${r.messageId}, ${r.providerMessageId ?? null})`));
+        await sql`
+          with v(mid, pid) as (values ${values})
+          update messages set
+            state = case when messages.state = 'FINAL' then messages.state else 'SUBMITTED' end,
+            status_name = case when messages.state = 'FINAL' then messages.status_name else 'PENDING_ENROUTE' end,
+            provider_message_id = v.pid,
+            submitted_at = ${now},
+            updated_at = ${now}${batch ? sql`, dispatch_batch = ${batch}` : sql``}
+          from v
+          where messages.account_id = ${accountId} and messages.message_id = v.mid`.execute(trx);
       }
       for (const [statusName, ids] of refusedByStatus) {
         await trx
@@ -214,12 +220,20 @@ export class Repository {
   }
 
   /** What one dispatch batch (all attempts of one sendBatch activity) got accepted and refused. */
-  async batchOutcome(accountId: string, bulkId: string, batch: string): Promise<{ accepted: number; refused: number }> {
+  async batchOutcome(
+    accountId: string,
+    bulkId: string,
+    range: { groupIndex: number; fromSeq: number; toSeq: number },
+    batch: string,
+  ): Promise<{ accepted: number; refused: number }> {
     const rows = await this.db
       .selectFrom('messages')
       .select(['state', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.count<number>('provider_message_id').as('withId')])
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
+      .where('group_index', '=', range.groupIndex)
+      .where('group_seq', '>=', range.fromSeq)
+      .where('group_seq', '<', range.toSeq)
       .where('dispatch_batch', '=', batch)
       .groupBy('state')
       .execute();

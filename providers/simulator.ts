@@ -107,12 +107,15 @@ export class SmsSimulator implements SmsProvider {
 
   private async flush(): Promise<void> {
     const now = Date.now();
-    const due = this.pending.filter((r) => r.doneAt <= now);
-    if (due.length === 0) return;
-    this.pending = this.pending.filter((r) => r.doneAt > now);
+    // One delay for every message, so reports fall due in the order they were queued: take from the front.
+    let due = 0;
+    while (due < this.pending.length && this.pending[due]!.doneAt <= now) due++;
+    if (due === 0) return;
+    const reports = this.pending.slice(0, due);
+    this.pending = this.pending.slice(due);
     for (const listener of this.listeners) {
       try {
-        await listener(due);
+        await listener(reports);
       } catch {
         // A listener that fails must not stop the others; the listener logs its own errors.
       }

@@ -32,12 +32,12 @@ const { recordBulkStatus } = proxyActivities<Activities>({
 });
 
 /** Messages per sendBatch call: the granularity at which windows, validity and speed limits are re-checked. */
-export const DISPATCH_BATCH = 1000;
+export const DISPATCH_BATCH = 2000;
 /**
  * Batches of one bulk in flight at once (a sliding window, as in the batch-sliding-window sample). They work on
  * disjoint ranges of the group, so they never contend for a message.
  */
-export const DISPATCH_CONCURRENCY = 4;
+export const DISPATCH_CONCURRENCY = 8;
 /** Well below the server's 50k-event limit, so a 1M-destination bulk keeps each run's history small. */
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
 

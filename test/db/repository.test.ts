@@ -116,9 +116,9 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
   test('dispatch: paging in order, claiming, recording, and the outcome of one batch', async () => {
     await repo.insertBulk(bulk('d'), Array.from({ length: 5 }, (_, i) => message('d', i)));
     const page = await repo.unsentInRange('acme', 'd', 0, 0, 3);
-    expect(page.map((r) => r.seq)).toEqual([0, 1, 2]);
-    expect((await repo.unsentInRange('acme', 'd', 0, 3, 5)).map((r) => r.seq)).toEqual([3, 4]);
-    await repo.markSubmitting('acme', ['d-m0', 'd-m1', 'd-m2'], 2_000, 'batch-A');
+    expect(page.map((r) => r.message_id)).toEqual(['d-m0', 'd-m1', 'd-m2']);
+    expect((await repo.unsentInRange('acme', 'd', 0, 3, 5)).map((r) => r.message_id)).toEqual(['d-m3', 'd-m4']);
+    await repo.claimRange('acme', 'd', 0, 0, 3, 'batch-A', 2_000);
     await repo.recordSubmitResults(
       'acme',
       [
@@ -133,7 +133,7 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
       ['d-m3', 'QUEUED'],
       ['d-m4', 'QUEUED'],
     ]);
-    expect(await repo.batchOutcome('acme', 'd', 'batch-A')).toEqual({ accepted: 1, refused: 1 });
+    expect(await repo.batchOutcome('acme', 'd', { groupIndex: 0, fromSeq: 0, toSeq: 3 }, 'batch-A')).toEqual({ accepted: 1, refused: 1 });
     expect(await repo.countUnsent('acme', 'd')).toBe(3);
 
     expect(await repo.finalizeUnsent('acme', 'd', 0, 'EXPIRED_EXPIRED', 3_000)).toBe(2);

@@ -79,7 +79,7 @@ describe('a batch retried after a crash', () => {
 describe('a large bulk', () => {
   let stack: TestStack;
   beforeAll(async () => {
-    stack = await createTestStack(env, { tuning: { batchSize: 5, continueAsNewAfterEvents: 40 } });
+    stack = await createTestStack(env, { tuning: { batchSize: 5, concurrency: 2, continueAsNewAfterEvents: 40 } });
   });
   afterAll(() => stack.close());
 
