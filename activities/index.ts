@@ -34,6 +34,25 @@ export const SUBMIT_CHUNK = 100;
 const RECORD_EVERY = 500;
 
 export function createActivities({ repo, provider, logger }: ActivityDeps) {
+  /** Messages left SUBMITTING by a stopped batch: those the provider holds were sent; the rest were not. */
+  async function resolveInDoubt(accountId: string, bulkId: string, groupIndex?: number): Promise<void> {
+    const inDoubt = await repo.inDoubt(accountId, bulkId, groupIndex);
+    if (inDoubt.length === 0) return;
+    const known = await provider.lookup(inDoubt.map((id) => messageReference(accountId, id)));
+    await repo.recordSubmitResults(
+      accountId,
+      inDoubt
+        .filter((id) => known.has(messageReference(accountId, id)))
+        .map((id) => ({
+          messageId: id,
+          accepted: true,
+          providerMessageId: known.get(messageReference(accountId, id)),
+          statusName: 'PENDING_ENROUTE',
+        })),
+      Date.now(),
+    );
+  }
+
   return {
     async sendBatch(input: SendBatchInput): Promise<SendBatchResult> {
       const { accountId, bulkId, groupIndex } = input;
@@ -110,12 +129,29 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
       return { submitted: outcome.accepted, rejected: outcome.refused, recovered };
     },
 
-    /** Validity ended: every message of the group not yet handed to the provider is EXPIRED_EXPIRED. */
+    /**
+     * Validity ended: every message of the group not handed to the provider is EXPIRED_EXPIRED. Messages left
+     * in doubt by a cancelled batch are first looked up: those the provider holds were sent, not expired.
+     */
     async expireGroup(input: { accountId: string; bulkId: string; groupIndex: number }): Promise<number> {
+      await resolveInDoubt(input.accountId, input.bulkId, input.groupIndex);
       return repo.finalizeUnsent(input.accountId, input.bulkId, input.groupIndex, 'EXPIRED_EXPIRED', Date.now());
     },
 
-    async recordBulkStatus(input: { accountId: string; bulkId: string; status: string }): Promise<void> {
+    /** What a batch that was cancelled mid-way got accepted, for the workflow's counts. */
+    async batchOutcome(input: SendBatchInput & { batch: string }): Promise<{ submitted: number; rejected: number }> {
+      const outcome = await repo.batchOutcome(input.accountId, input.bulkId, input, input.batch);
+      return { submitted: outcome.accepted, rejected: outcome.refused };
+    },
+
+    /** The bulk was canceled: every message not handed to the provider gets the final REJECTED_CANCELED. */
+    async cancelUnsent(input: { accountId: string; bulkId: string }): Promise<number> {
+      await resolveInDoubt(input.accountId, input.bulkId);
+      return repo.finalizeUnsent(input.accountId, input.bulkId, undefined, 'REJECTED_CANCELED', Date.now());
+    },
+
+    /** The workflow is the authority on a bulk's state; the database keeps its final status for lists and logs. */
+    async recordBulkState(input: { accountId: string; bulkId: string; status: string; sendAt: number }): Promise<void> {
       await repo.setBulkStatus(input.accountId, input.bulkId, input.status);
     },
   };

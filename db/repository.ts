@@ -138,6 +138,18 @@ export class Repository {
       .execute();
   }
 
+  /** Message ids left SUBMITTING (claimed by a batch that stopped before recording the outcome). */
+  async inDoubt(accountId: string, bulkId: string, groupIndex?: number): Promise<string[]> {
+    let q = this.db
+      .selectFrom('messages')
+      .select('message_id')
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('state', '=', 'SUBMITTING');
+    if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
+    return (await q.execute()).map((r) => r.message_id);
+  }
+
   async countUnsent(accountId: string, bulkId: string): Promise<number> {
     const row = await this.db
       .selectFrom('messages')
@@ -247,7 +259,10 @@ export class Repository {
     return { accepted, refused };
   }
 
-  /** Gives every still-unsent message of a group (or the whole bulk) a final status, e.g. EXPIRED_EXPIRED. */
+  /**
+   * Gives every still-unsent message of a group (or the whole bulk) a final status, e.g. EXPIRED_EXPIRED.
+   * Callers resolve in-doubt (SUBMITTING) messages with the provider first.
+   */
   async finalizeUnsent(
     accountId: string,
     bulkId: string,
@@ -260,7 +275,7 @@ export class Repository {
       .set({ state: 'FINAL', status_name: statusName, done_at: now, updated_at: now })
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
-      .where('state', '=', 'QUEUED');
+      .where('state', 'in', ['QUEUED', 'SUBMITTING']);
     if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
     const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows);

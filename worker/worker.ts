@@ -20,5 +20,8 @@ export async function createBulkWorker(options: BulkWorkerOptions): Promise<Work
     activities: options.activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     maxConcurrentActivityTaskExecutions: 50,
+    // Cancellation reaches an activity with a heartbeat response: frequent heartbeats make pause fast.
+    maxHeartbeatThrottleInterval: '100 milliseconds',
+    defaultHeartbeatThrottleInterval: '100 milliseconds',
   });
 }

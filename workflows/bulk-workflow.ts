@@ -1,6 +1,10 @@
 import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
+  isCancellation,
   log,
   proxyActivities,
   setHandler,
@@ -8,26 +12,38 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, SendBatchResult } from '../activities';
+import { decideReschedule, decideStatusChange, type Decision, FINAL_BULK_STATUSES } from '../domain/bulk-control';
 import { isWindowOpen, nextWindowOpening } from '../domain/delivery-window';
-import { BulkStatusKey } from '../temporal/search-attributes';
+import { BulkStatusKey, SendAtKey } from '../temporal/search-attributes';
 import {
   bulkStatusQuery,
   type BulkCounts,
   type BulkStatus,
   type BulkWorkflowInput,
+  cancelSignal,
   type CarriedState,
+  type ControlRecord,
+  pauseSignal,
+  type RequestedStatus,
+  rescheduleSignal,
+  rescheduleUpdate,
+  resumeSignal,
   type ScheduleGroup,
   type SendingSpeedLimit,
+  setStatusUpdate,
 } from './definitions';
 
-const { sendBatch, expireGroup } = proxyActivities<Activities>({
+const sendBatchOptions = {
   startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '30 seconds',
+  // Short, so that a cancelled batch learns of it within a heartbeat (the worker throttles them to 100 ms).
+  heartbeatTimeout: '10 seconds',
+  // A pause is acknowledged only once the batch has really stopped submitting.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+} as const;
 
-const { recordBulkStatus } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
+const { expireGroup, cancelUnsent, recordBulkState, batchOutcome } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
@@ -62,21 +78,33 @@ export function speedAllowance(
   return { allowed, nextAt: allowed > 0 || !oldest ? now : oldest.at + unit };
 }
 
-/**
- * When a group next needs the workflow's attention: it becomes sendable (due, window open and the speed limit
- * allowing more), or its validity ends, whichever comes first.
- */
-function nextAttention(group: ScheduleGroup, now: number, speedFreeAt: number): number {
-  const opening = nextWindowOpening(group.window, Math.max(now, group.sendAt, speedFreeAt));
-  return Math.min(opening, group.validityEndsAt);
+function parseSendAt(value: number | string): number {
+  const ms = typeof value === 'number' ? value : Date.parse(value);
+  if (!Number.isFinite(ms)) throw ApplicationFailure.nonRetryable(`sendAt ${String(value)} is not a date`, 'InvalidSendAt');
+  return ms;
+}
+
+function accept<T>(decision: Decision<T>): T {
+  if (!decision.ok) throw ApplicationFailure.nonRetryable(decision.reason, 'TransitionRefused');
+  return decision.value;
+}
+
+interface Batch {
+  group: number;
+  size: number;
+  scope: CancellationScope;
+  done: Promise<void>;
 }
 
 export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts> {
-  const { accountId, bulkId, groups, speedLimit } = input;
+  const { accountId, bulkId, speedLimit } = input;
   const batchSize = input.tuning?.batchSize ?? DISPATCH_BATCH;
   const concurrency = input.tuning?.concurrency ?? DISPATCH_CONCURRENCY;
   const historyLimit = input.tuning?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
   const carried = input.carried;
+
+  // ---- state ----
+  const groups: ScheduleGroup[] = input.groups.map((g) => ({ ...g, ...carried?.schedule[g.index] }));
   const done = new Set<number>(carried?.doneGroups ?? []);
   /** Per group, the first group_seq not yet handed to a batch. */
   const nextSeq = new Map<number, number>(Object.entries(carried?.nextSeq ?? {}).map(([k, v]) => [Number(k), v]));
@@ -89,122 +117,243 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   };
   let sendLog = carried?.sendLog ?? [];
   let status: BulkStatus = carried?.status ?? 'PENDING';
-  /** Batches in flight, by group; each entry is the size of its range. */
-  const inFlight = new Map<number, number[]>();
-  let inFlightTotal = 0;
-  let batchFinished = false;
+  let everSent = carried?.everSent ?? false;
+  const controlLog: ControlRecord[] = carried?.controlLog ?? [];
+  const inFlight: Batch[] = [];
+  /** Bumped by every control action and finished batch: what the main loop waits on. */
+  let changes = 0;
+
+  const inFlightSize = () => inFlight.reduce((n, b) => n + b.size, 0);
+  const firstSendAt = () => Math.min(...groups.map((g) => g.sendAt));
+
+  function setStatus(next: BulkStatus): void {
+    if (next === status) return;
+    status = next;
+    upsertSearchAttributes([{ key: BulkStatusKey, value: next }]);
+    changes++;
+  }
+
+  // ---- control: one transition function for Updates (API) and Signals (operators) ----
+  async function stopInFlight(): Promise<void> {
+    for (const batch of inFlight) batch.scope.cancel();
+    await Promise.all(inFlight.map((b) => b.done));
+  }
+
+  async function applyStatus(requested: RequestedStatus, by: string, via: ControlRecord['via']): Promise<BulkStatus> {
+    const from = status;
+    controlLog.push({ action: 'status', by, at: Date.now(), from, to: requested, via });
+    log.info('bulk status change', { bulkId, from, to: requested, by, via });
+    if (requested === 'PENDING') {
+      setStatus(everSent ? 'PROCESSING' : 'PENDING');
+      return 'PENDING';
+    }
+    setStatus(requested);
+    // Answer only after every batch has stopped: from then on nothing of this bulk reaches the provider.
+    await stopInFlight();
+    return requested;
+  }
+
+  function applyReschedule(sendAt: number, by: string, via: ControlRecord['via']): number {
+    for (const g of groups) {
+      const validity = g.validityEndsAt - g.sendAt;
+      g.sendAt = sendAt;
+      g.validityEndsAt = sendAt + validity;
+    }
+    controlLog.push({ action: 'reschedule', by, at: Date.now(), from: status, to: new Date(sendAt).toISOString(), via });
+    upsertSearchAttributes([{ key: SendAtKey, value: new Date(sendAt) }]);
+    changes++;
+    return sendAt;
+  }
+
+  const rescheduleDecision = (value: number | string) =>
+    decideReschedule(
+      status,
+      groups.filter((g) => !done.has(g.index)).map((g) => g.sendAt),
+      parseSendAt(value),
+      Date.now(),
+    );
+
+  setHandler(
+    setStatusUpdate,
+    async ({ status: requested, by }) => {
+      const applied = await applyStatus(accept(decideStatusChange(status, requested)), by ?? 'api', 'update');
+      return { bulkId, status: applied };
+    },
+    { validator: ({ status: requested }) => void accept(decideStatusChange(status, requested)) },
+  );
+  setHandler(
+    rescheduleUpdate,
+    ({ sendAt, by }) => ({ bulkId, sendAt: applyReschedule(accept(rescheduleDecision(sendAt)), by ?? 'api', 'update') }),
+    { validator: ({ sendAt }) => void accept(rescheduleDecision(sendAt)) },
+  );
+
+  function signalled(requested: RequestedStatus, by: string | undefined): void {
+    const decision = decideStatusChange(status, requested);
+    if (!decision.ok) {
+      log.warn('refused control signal', { bulkId, requested, reason: decision.reason });
+      return;
+    }
+    void applyStatus(decision.value, by ?? 'operator', 'signal');
+  }
+  setHandler(pauseSignal, (arg) => signalled('PAUSED', arg?.by));
+  setHandler(resumeSignal, (arg) => signalled('PENDING', arg?.by));
+  setHandler(cancelSignal, (arg) => signalled('CANCELED', arg?.by));
+  setHandler(rescheduleSignal, ({ sendAt, by }) => {
+    let decision: Decision<number>;
+    try {
+      decision = rescheduleDecision(sendAt);
+    } catch (err) {
+      decision = { ok: false, reason: (err as Error).message };
+    }
+    if (!decision.ok) log.warn('refused reschedule signal', { bulkId, reason: decision.reason });
+    else applyReschedule(decision.value, by ?? 'operator', 'signal');
+  });
 
   setHandler(bulkStatusQuery, () => ({
     bulkId,
     status,
-    sendAt: Math.min(...groups.map((g) => g.sendAt)),
+    sendAt: firstSendAt(),
     counts: { ...counts },
+    controlLog: [...controlLog],
   }));
 
-  async function setStatus(next: BulkStatus): Promise<void> {
-    if (next === status) return;
-    status = next;
-    upsertSearchAttributes([{ key: BulkStatusKey, value: next }]);
-    await recordBulkStatus({ accountId, bulkId, status: next });
-  }
-
+  // ---- dispatch ----
+  let launched = 0;
   function launch(group: ScheduleGroup, fromSeq: number, toSeq: number): void {
-    const size = toSeq - fromSeq;
-    inFlight.set(group.index, [...(inFlight.get(group.index) ?? []), size]);
-    inFlightTotal += size;
-    void sendBatch({ accountId, bulkId, groupIndex: group.index, fromSeq, toSeq }).then((result: SendBatchResult) => {
-      counts.sent += result.submitted;
-      counts.rejected += result.rejected;
-      // Stamped when the batch has finished, so the next unit starts after its last message really went out.
-      if (speedLimit) sendLog = [...sendLog, { at: Date.now(), count: result.submitted + result.rejected }];
-      const sizes = inFlight.get(group.index)!;
-      sizes.splice(sizes.indexOf(size), 1);
-      inFlightTotal -= size;
-      batchFinished = true;
-    });
+    const scope = new CancellationScope();
+    // Our own activity id, so that a cancelled batch's outcome can still be counted (the activity tags the
+    // messages it submits with runId/activityId).
+    const activityId = `batch-${group.index}-${fromSeq}-${++launched}`;
+    const range = { accountId, bulkId, groupIndex: group.index, fromSeq, toSeq };
+    const { sendBatch } = proxyActivities<Activities>({ ...sendBatchOptions, activityId });
+    const batch: Batch = {
+      group: group.index,
+      size: toSeq - fromSeq,
+      scope,
+      done: scope
+        .run(() => sendBatch(range))
+        .then(
+          (result: SendBatchResult) => {
+            counts.sent += result.submitted;
+            counts.rejected += result.rejected;
+            // Stamped at the end, so the next unit starts after the batch's last message really went out.
+            if (speedLimit) sendLog = [...sendLog, { at: Date.now(), count: result.submitted + result.rejected }];
+          },
+          async (err: unknown) => {
+            if (!isCancellation(err)) throw err;
+            // Stopped by a pause or cancel: count what it did submit, and hand the range back to be sent (or
+            // canceled) later; the next batch over it skips what was sent and resolves anything in doubt.
+            const partial = await CancellationScope.nonCancellable(() =>
+              batchOutcome({ ...range, batch: `${workflowInfo().runId}/${activityId}` }),
+            );
+            counts.sent += partial.submitted;
+            counts.rejected += partial.rejected;
+            nextSeq.set(group.index, Math.min(nextSeq.get(group.index) ?? fromSeq, fromSeq));
+          },
+        )
+        .finally(() => {
+          inFlight.splice(inFlight.indexOf(batch), 1);
+          changes++;
+        }),
+    };
+    inFlight.push(batch);
+    everSent = true;
   }
 
-  const groupBusy = (g: ScheduleGroup) => (inFlight.get(g.index)?.length ?? 0) > 0;
-
+  const groupBusy = (g: ScheduleGroup) => inFlight.some((b) => b.group === g.index);
   const historyFull = () => {
     const info = workflowInfo();
     return info.continueAsNewSuggested || info.historyLength >= historyLimit;
   };
 
-  for (;;) {
+  while (!FINAL_BULK_STATUSES.has(status)) {
     const open = groups.filter((g) => !done.has(g.index));
     if (open.length === 0) break;
     // Once history is large, start nothing new: drain the batches in flight, then continue as new.
     const draining = historyFull();
+    const seen = changes;
 
-    let progressed = false;
     for (const group of open) {
       const now = Date.now();
       const next = nextSeq.get(group.index) ?? 0;
       if (next >= group.messageCount) {
         // Everything handed out: the group is done once its last batches have finished.
-        if (!groupBusy(group)) done.add(group.index);
+        if (!groupBusy(group)) {
+          done.add(group.index);
+          changes++;
+        }
         continue;
       }
       if (now >= group.validityEndsAt) {
-        // Let batches already running finish, then whatever they did not reach has expired.
+        // Validity keeps running while paused. Running batches finish first; what they did not reach expired.
         if (groupBusy(group)) continue;
         counts.expired += await expireGroup({ accountId, bulkId, groupIndex: group.index });
         done.add(group.index);
-        progressed = true;
+        changes++;
         continue;
       }
-      if (draining || now < group.sendAt || !isWindowOpen(group.window, now)) continue;
-      for (;;) {
-        const busy = [...inFlight.values()].reduce((n, s) => n + s.length, 0);
-        if (busy >= concurrency) break;
+      if (draining || status === 'PAUSED' || now < group.sendAt || !isWindowOpen(group.window, now)) continue;
+      while (inFlight.length < concurrency && (status === 'PENDING' || status === 'PROCESSING')) {
         const from = nextSeq.get(group.index) ?? 0;
         if (from >= group.messageCount) break;
-        const { allowed } = speedAllowance(speedLimit, sendLog, now, inFlightTotal);
+        const { allowed } = speedAllowance(speedLimit, sendLog, now, inFlightSize());
         if (allowed === 0) break;
         const to = Math.min(group.messageCount, from + Math.min(batchSize, allowed));
-        if (status !== 'PROCESSING') await setStatus('PROCESSING');
+        setStatus('PROCESSING');
         launch(group, from, to);
         nextSeq.set(group.index, to);
-        progressed = true;
+        changes++;
       }
     }
 
-    if (inFlightTotal === 0) {
-      if (historyFull()) {
-        const unit = speedLimit ? UNIT_MS[speedLimit.timeUnit] : 0;
-        const now = Date.now();
-        await continueAsNew<typeof bulkWorkflow>({
-          ...input,
-          carried: {
-            status,
-            doneGroups: [...done],
-            nextSeq: Object.fromEntries(nextSeq),
-            counts,
-            sendLog: sendLog.filter((e) => e.at > now - unit),
-          },
-        });
-      }
+    if (inFlight.length === 0 && historyFull() && !FINAL_BULK_STATUSES.has(status)) {
+      const unit = speedLimit ? UNIT_MS[speedLimit.timeUnit] : 0;
+      const now = Date.now();
+      await continueAsNew<typeof bulkWorkflow>({
+        ...input,
+        carried: {
+          status,
+          everSent,
+          schedule: Object.fromEntries(groups.map((g) => [g.index, { sendAt: g.sendAt, validityEndsAt: g.validityEndsAt }])),
+          controlLog: controlLog.slice(-100),
+          doneGroups: [...done],
+          nextSeq: Object.fromEntries(nextSeq),
+          counts,
+          sendLog: sendLog.filter((e) => e.at > now - unit),
+        },
+      });
     }
-    if (progressed) continue;
+    if (changes !== seen) continue;
 
-    // Nothing to start right now: sleep durably until a batch finishes or the earliest group needs attention.
+    // Nothing to do right now: sleep durably until a batch finishes, an operator acts, or a group needs attention.
     const now = Date.now();
-    const speedFreeAt = speedAllowance(speedLimit, sendLog, now, inFlightTotal).nextAt;
+    const speedFreeAt = speedAllowance(speedLimit, sendLog, now, inFlightSize()).nextAt;
     const waiting = groups.filter((g) => !done.has(g.index) && (nextSeq.get(g.index) ?? 0) < g.messageCount);
-    const wakeAt = waiting.length > 0 ? Math.min(...waiting.map((g) => nextAttention(g, now, speedFreeAt))) : Infinity;
-    batchFinished = false;
-    if (inFlightTotal > 0) {
+    const wakeAt = Math.min(
+      ...waiting.map((g) =>
+        status === 'PAUSED'
+          ? g.validityEndsAt
+          : Math.min(nextWindowOpening(g.window, Math.max(now, g.sendAt, speedFreeAt)), g.validityEndsAt),
+      ),
+    );
+    if (inFlight.length > 0 || wakeAt === Infinity) {
       // No timer while batches run: they take seconds, and every due time is re-checked when one finishes.
       // (A timer here could also be started and cancelled in one activation, which the Java test server
       // rejects with "invalid history builder state".)
-      await condition(() => batchFinished);
-    } else if (wakeAt > now && wakeAt !== Infinity) {
-      await condition(() => false, wakeAt - now);
+      await condition(() => changes !== seen);
+    } else if (wakeAt > now) {
+      await condition(() => changes !== seen, wakeAt - now);
     }
   }
 
-  await setStatus('FINISHED');
-  log.info('bulk finished', { bulkId, ...counts });
+  if (status === 'CANCELED') {
+    await stopInFlight();
+    counts.canceled += await cancelUnsent({ accountId, bulkId });
+  } else {
+    // A bulk of which nothing could be sent because validity ran out ended EXPIRED rather than FINISHED.
+    setStatus(counts.expired === counts.total && counts.total > 0 ? 'EXPIRED' : 'FINISHED');
+  }
+  await recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
+  log.info('bulk closed', { bulkId, status, ...counts });
   return counts;
 }

@@ -1,9 +1,11 @@
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { BulkStatus, RequestedStatus } from '../domain/bulk-control';
 import type { DeliveryWindow } from '../domain/delivery-window';
+
+export type { BulkStatus, RequestedStatus };
 
 /** Module-level message definitions: the API, the UI and tests all refer to these names. */
 
-export type BulkStatus = 'PENDING' | 'PAUSED' | 'PROCESSING' | 'CANCELED' | 'FINISHED' | 'FAILED' | 'EXPIRED';
 
 export type SpeedUnit = 'MINUTE' | 'HOUR' | 'DAY';
 
@@ -52,8 +54,22 @@ export interface WorkflowTuning {
   continueAsNewAfterEvents?: number;
 }
 
+/** One control action, kept in workflow state (and so in every continue-as-new) and shown by the query. */
+export interface ControlRecord {
+  action: 'status' | 'reschedule';
+  by: string;
+  at: number;
+  from: BulkStatus;
+  to: string;
+  via: 'update' | 'signal';
+}
+
 export interface CarriedState {
   status: BulkStatus;
+  everSent: boolean;
+  /** Schedules as changed by reschedules, by group index. */
+  schedule: Record<number, { sendAt: number; validityEndsAt: number }>;
+  controlLog: ControlRecord[];
   doneGroups: number[];
   nextSeq: Record<number, number>;
   counts: BulkCounts;
@@ -65,6 +81,31 @@ export interface BulkSnapshot {
   status: BulkStatus;
   sendAt: number;
   counts: BulkCounts;
+  controlLog: ControlRecord[];
 }
 
 export const bulkStatusQuery = defineQuery<BulkSnapshot>('bulkStatus');
+
+/** `by` names who acted: the API passes the account; operators may pass their name from the UI. */
+export interface StatusChange {
+  status: RequestedStatus;
+  by?: string;
+}
+export interface Reschedule {
+  /** Epoch millis (API) or an ISO 8601 string (operators typing into the UI). */
+  sendAt: number | string;
+  by?: string;
+}
+
+/**
+ * Updates, for the API: validated synchronously before anything is written, answered only once applied — for
+ * PAUSED and CANCELED that means after every batch in flight has stopped.
+ */
+export const setStatusUpdate = defineUpdate<{ bulkId: string; status: BulkStatus }, [StatusChange]>('setStatus');
+export const rescheduleUpdate = defineUpdate<{ bulkId: string; sendAt: number }, [Reschedule]>('setSendAt');
+
+/** Signals, for operators in the Temporal UI or `temporal workflow signal`; refused transitions are logged. */
+export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');
+export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
+export const cancelSignal = defineSignal<[{ by?: string }?]>('cancel');
+export const rescheduleSignal = defineSignal<[Reschedule]>('reschedule');

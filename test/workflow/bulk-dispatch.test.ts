@@ -98,6 +98,7 @@ test('validity ending while the window is closed expires the messages and sends 
   const rows = await stack.repo.listBulkMessages('acme', 'expire-waiting');
   expect(rows.map((r) => r.status_name)).toEqual(['EXPIRED_EXPIRED', 'EXPIRED_EXPIRED', 'EXPIRED_EXPIRED']);
   expect(rows.every((r) => r.state === 'FINAL' && r.submitted_at === null)).toBe(true);
+  expect((await stack.repo.getBulk('acme', 'expire-waiting'))?.status).toBe('EXPIRED');
 });
 
 test('validityPeriod 5000 is lowered to 2880 minutes (48 h)', async () => {
