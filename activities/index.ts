@@ -152,7 +152,7 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
 
     /** The workflow is the authority on a bulk's state; the database keeps its final status for lists and logs. */
     async recordBulkState(input: { accountId: string; bulkId: string; status: string; sendAt: number }): Promise<void> {
-      await repo.setBulkStatus(input.accountId, input.bulkId, input.status);
+      await repo.setBulkState(input.accountId, input.bulkId, input.status, input.sendAt);
     },
   };
 }

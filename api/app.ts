@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import { randomUUID } from 'node:crypto';
 import pinoHttp from 'pino-http';
 import type { Logger } from '../config/logger';
+import type { BulkControlService } from '../core/bulk-control-service';
 import type { BulkService } from '../core/bulk-service';
 import type { ApiKeyAuthenticator } from './auth';
 import { ApiError, errorHandler } from './errors';
@@ -11,6 +12,7 @@ export interface AppDeps {
   logger: Logger;
   auth: ApiKeyAuthenticator;
   bulks: BulkService;
+  control: BulkControlService;
   /** Resolves when Temporal and the database answer; rejects with the reason otherwise. */
   health: () => Promise<void>;
 }
@@ -49,7 +51,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Every route below is authenticated and scoped to the caller's account.
   app.use('/sms', deps.auth.middleware());
-  app.use(infobipRouter({ bulks: deps.bulks }));
+  app.use(infobipRouter({ bulks: deps.bulks, control: deps.control }));
 
   app.use((_req, _res, next) => next(new ApiError(404, 'NOT_FOUND', 'No such resource')));
   app.use(errorHandler(deps.logger));

@@ -16,6 +16,7 @@ import pino from 'pino';
 import { createActivities } from '../activities';
 import { createApp } from '../api/app';
 import { ApiKeyAuthenticator } from '../api/auth';
+import { BulkControlService } from '../core/bulk-control-service';
 import { BulkService, bulkWorkflowId } from '../core/bulk-service';
 import { migrateToLatest, openDatabase } from '../db/database';
 import { Repository } from '../db/repository';
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
   });
   const run = worker.run();
   const bulks = new BulkService({ repo, client, taskQueue: 'bench', logger });
-  const app = createApp({ logger, auth: new ApiKeyAuthenticator(new Map([['bench', 'bench-key-123']])), bulks, health: async () => {} });
+  const app = createApp({ logger, auth: new ApiKeyAuthenticator(new Map([['bench', 'bench-key-123']])), bulks, control: new BulkControlService({ repo, client }), health: async () => {} });
   const http = app.listen(0, '127.0.0.1');
   await new Promise((r) => http.once('listening', r));
   const apiUrl = `http://127.0.0.1:${(http.address() as { port: number }).port}`;

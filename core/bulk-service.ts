@@ -154,6 +154,7 @@ export class BulkService {
         status: 'PENDING',
         tracking_process_key: cmd.trackingProcessKey ?? null,
         message_count: rows.length,
+        send_at: Math.min(...[...groups.values()].map((g) => g.sendAt)),
         workflow_input: JSON.stringify({ input, campaignName: cmd.campaignName }),
         workflow_started: 0,
         created_at: now,

@@ -15,6 +15,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('status', 'text', (c) => c.notNull())
         .addColumn('tracking_process_key', 'text')
         .addColumn('message_count', 'integer', (c) => c.notNull())
+        // First send time; the workflow owns it while running (reschedules) and writes the final value back.
+        .addColumn('send_at', 'bigint', (c) => c.notNull())
         .addColumn('workflow_input', 'text', (c) => c.notNull())
         .addColumn('workflow_started', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('created_at', 'bigint', (c) => c.notNull())

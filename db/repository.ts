@@ -108,10 +108,10 @@ export class Repository {
       .execute();
   }
 
-  async setBulkStatus(accountId: string, bulkId: string, status: string): Promise<void> {
+  async setBulkState(accountId: string, bulkId: string, status: string, sendAt?: number): Promise<void> {
     await this.db
       .updateTable('bulks')
-      .set({ status })
+      .set({ status, ...(sendAt !== undefined ? { send_at: sendAt } : {}) })
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
       .execute();
@@ -179,7 +179,8 @@ export class Repository {
       .where('group_index', '=', groupIndex)
       .where('group_seq', '>=', fromSeq)
       .where('group_seq', '<', toSeq)
-      .where('state', '=', 'QUEUED')
+      // In-doubt rows still SUBMITTING here were not found at the provider: they become this batch's to send.
+      .where('state', 'in', ['QUEUED', 'SUBMITTING'])
       .execute();
   }
 

@@ -11,6 +11,7 @@ export interface BulkTable {
   status: string;
   tracking_process_key: string | null;
   message_count: number;
+  send_at: Millis;
   /** JSON of the workflow input, so an accepted bulk whose workflow never started can be started later. */
   workflow_input: string;
   workflow_started: number;

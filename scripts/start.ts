@@ -12,6 +12,7 @@ import { ApiKeyAuthenticator } from '../api/auth';
 import { ConfigError, loadConfig, type Config } from '../config/env';
 import { createLogger, PinoTemporalLogger } from '../config/logger';
 import { loadOrGenerateSecrets } from '../config/secrets';
+import { BulkControlService } from '../core/bulk-control-service';
 import { BulkService } from '../core/bulk-service';
 import { createServices } from '../core/services';
 import { registerSearchAttributes } from '../temporal/register-search-attributes';
@@ -113,6 +114,7 @@ async function main(): Promise<void> {
     logger,
     auth: new ApiKeyAuthenticator(apiKeys.values),
     bulks,
+    control: new BulkControlService({ repo: services.repo, client }),
     health: async () => {
       await services.pingDatabase();
       await connection.workflowService.getSystemInfo({});

@@ -73,6 +73,7 @@ const bulk = (bulkId: string, started = 1) => ({
   status: 'PENDING',
   tracking_process_key: null,
   message_count: 0,
+  send_at: 1_000,
   workflow_input: '{}',
   workflow_started: started,
   created_at: 1_000,

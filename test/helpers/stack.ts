@@ -5,6 +5,7 @@ import pino from 'pino';
 import { createActivities } from '../../activities';
 import { createApp } from '../../api/app';
 import { ApiKeyAuthenticator } from '../../api/auth';
+import { BulkControlService } from '../../core/bulk-control-service';
 import { BulkService } from '../../core/bulk-service';
 import { deliveryReportHandler } from '../../core/services';
 import { migrateToLatest, openDatabase, type Db } from '../../db/database';
@@ -22,6 +23,7 @@ export interface TestStack {
   repo: Repository;
   simulator: SmsSimulator;
   bulks: BulkService;
+  control: BulkControlService;
   worker: Worker;
   client: Client;
   taskQueue: string;
@@ -62,12 +64,14 @@ export async function createTestStack(
   const clock = { now: Date.now() };
   const client = env.client as Client;
   const bulks = new BulkService({ repo, client, taskQueue, logger: silentLogger, now: () => clock.now, tuning: options.tuning });
+  const control = new BulkControlService({ repo, client });
   const run = worker.run();
   return {
     db,
     repo,
     simulator,
     bulks,
+    control,
     worker,
     client,
     taskQueue,
@@ -88,7 +92,7 @@ export const TEST_KEYS = new Map([
 
 /** The real Express app over a test stack, authenticated with TEST_KEYS. */
 export function createTestApp(stack: TestStack, health: () => Promise<void> = async () => undefined) {
-  return createApp({ logger: silentLogger, auth: new ApiKeyAuthenticator(TEST_KEYS), bulks: stack.bulks, health });
+  return createApp({ logger: silentLogger, auth: new ApiKeyAuthenticator(TEST_KEYS), bulks: stack.bulks, control: stack.control, health });
 }
 
 /** Polls until `check` returns a value that is not undefined/false, or fails after `timeoutMs`. */

@@ -1,0 +1,174 @@
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bulkWorkflowId, type CreateBulkCommand } from '../../core/bulk-service';
+import { BulkStatusKey, SendAtKey } from '../../temporal/search-attributes';
+import {
+  bulkStatusQuery,
+  cancelSignal,
+  pauseSignal,
+  rescheduleSignal,
+  rescheduleUpdate,
+  resumeSignal,
+  setStatusUpdate,
+} from '../../workflows/definitions';
+import { sendBatchCalls } from '../helpers/history';
+import { createTestStack, type TestStack } from '../helpers/stack';
+import { createTimeSkippingEnv } from '../helpers/temporal';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+let env: TestWorkflowEnvironment;
+let stack: TestStack;
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  stack = await createTestStack(env);
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.close();
+  await env?.teardown();
+});
+
+let counter = 0;
+const numbers = (n: number) => Array.from({ length: n }, () => ({ to: String(41793040000 + ++counter) }));
+type Msg = CreateBulkCommand['messages'][number];
+const msg = (extra: Partial<Msg> = {}): Msg => ({ text: 'Hi', flash: false, intermediateReport: false, destinations: numbers(2), ...extra });
+
+async function scheduled(bulkId: string, messages: Msg[]) {
+  stack.clock.now = await env.currentTimeMs();
+  await stack.bulks.createBulk({ accountId: 'acme', bulkId, messages });
+  return stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId));
+}
+
+const statusOf = async (bulkId: string) => (await stack.control.view('acme', bulkId)).status;
+
+test('pause before the send time holds the bulk past it; resume sends it', async () => {
+  const now = await env.currentTimeMs();
+  const handle = await scheduled('pause-resume', [msg({ sendAt: now + HOUR })]);
+  await expect(handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PAUSED', by: 'acme' }] })).resolves.toEqual({
+    bulkId: 'pause-resume',
+    status: 'PAUSED',
+  });
+  expect((await handle.describe()).typedSearchAttributes.get(BulkStatusKey)).toBe('PAUSED');
+  await env.sleep(3 * HOUR);
+  expect(await statusOf('pause-resume')).toBe('PAUSED');
+  expect((await sendBatchCalls(stack.client, handle)).length).toBe(0);
+
+  await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PENDING', by: 'acme' }] });
+  const counts = await handle.result();
+  expect(counts).toMatchObject({ total: 2, sent: 2 });
+  const snapshot = await handle.query(bulkStatusQuery);
+  expect(snapshot.controlLog.map((c) => [c.action, c.to, c.by, c.via])).toEqual([
+    ['status', 'PAUSED', 'acme', 'update'],
+    ['status', 'PENDING', 'acme', 'update'],
+  ]);
+});
+
+test('cancel of a pending bulk: nothing is sent, every message ends REJECTED_CANCELED', async () => {
+  const now = await env.currentTimeMs();
+  const handle = await scheduled('cancel-pending', [msg({ sendAt: now + HOUR })]);
+  await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'CANCELED' }] });
+  const counts = await handle.result();
+  expect(counts).toMatchObject({ total: 2, sent: 0, canceled: 2 });
+  const rows = await stack.repo.listBulkMessages('acme', 'cancel-pending');
+  expect(rows.every((r) => r.status_name === 'REJECTED_CANCELED' && r.state === 'FINAL')).toBe(true);
+  expect((await stack.repo.getBulk('acme', 'cancel-pending'))?.status).toBe('CANCELED');
+});
+
+describe('refused transitions are rejected by the validator with the current status named', () => {
+  test.each([
+    ['PENDING', 'PENDING'],
+    ['PAUSED then CANCELED', 'PAUSED'],
+  ])('%s', async (name) => {
+    const now = await env.currentTimeMs();
+    const handle = await scheduled(`refuse-${++counter}`, [msg({ sendAt: now + HOUR })]);
+    if (name.startsWith('PAUSED')) {
+      await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'CANCELED' }] });
+      await handle.result();
+      await expect(stack.control.setStatus('acme', handle.workflowId.split(':')[2]!, 'PAUSED')).rejects.toThrow(/CANCELED/);
+      return;
+    }
+    const err = await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PENDING' }] }).catch((e) => e);
+    expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(String(err.cause?.message)).toMatch(/bulk is PENDING: it cannot change to PENDING/);
+    // A rejected update leaves no trace in history.
+    const history = await handle.fetchHistory();
+    expect(history.events!.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
+    await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'CANCELED' }] });
+    await handle.result();
+  });
+});
+
+test('reschedule moves the send time (and validity) of a pending bulk', async () => {
+  const now = await env.currentTimeMs();
+  const handle = await scheduled('resched', [msg({ sendAt: now + HOUR, validityPeriodMinutes: 30 })]);
+  const target = now + 5 * HOUR;
+  await expect(handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: target }] })).resolves.toEqual({
+    bulkId: 'resched',
+    sendAt: target,
+  });
+  expect((await handle.describe()).typedSearchAttributes.get(SendAtKey)?.getTime()).toBe(target);
+  const counts = await handle.result();
+  expect(counts).toMatchObject({ sent: 2, expired: 0 });
+  const [call] = await sendBatchCalls(stack.client, handle);
+  expect(call!.at).toBeGreaterThanOrEqual(target);
+  expect(call!.at).toBeLessThan(target + MINUTE);
+});
+
+test('reschedule to the past sends now', async () => {
+  const now = await env.currentTimeMs();
+  const handle = await scheduled('resched-past', [msg({ sendAt: now + 10 * HOUR })]);
+  const applied = await handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: now - HOUR }] });
+  expect(applied.sendAt).toBeGreaterThanOrEqual(now);
+  await handle.result();
+  const [call] = await sendBatchCalls(stack.client, handle);
+  expect(call!.at - now).toBeLessThan(MINUTE);
+});
+
+test('a bulk whose messages have different send times cannot be rescheduled as one', async () => {
+  const now = await env.currentTimeMs();
+  const handle = await scheduled('multi', [msg({ sendAt: now + HOUR }), msg({ sendAt: now + 2 * HOUR })]);
+  await expect(handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: now + 3 * HOUR }] })).rejects.toThrow(
+    WorkflowUpdateFailedError,
+  );
+  await expect(stack.control.reschedule('acme', 'multi', now + 3 * HOUR)).rejects.toThrow(/different send times/);
+  await handle.result();
+});
+
+test('operators steer with signals: pause, resume, reschedule (ISO string), cancel', async () => {
+  const now = await env.currentTimeMs();
+  const handle = await scheduled('signals', [msg({ sendAt: now + HOUR })]);
+  await handle.signal(pauseSignal, { by: 'ops-alice' });
+  await handle.signal(rescheduleSignal, { sendAt: new Date(now + 4 * HOUR).toISOString(), by: 'ops-alice' });
+  // A refused signal (resume of a bulk that is not paused) is ignored, not fatal.
+  await handle.signal(resumeSignal, { by: 'ops-bob' });
+  await handle.signal(resumeSignal, { by: 'ops-bob' });
+  let snapshot = await handle.query(bulkStatusQuery);
+  expect(snapshot.status).toBe('PENDING');
+  expect(snapshot.sendAt).toBe(now + 4 * HOUR);
+  expect(snapshot.controlLog.map((c) => [c.action, c.by, c.via])).toEqual([
+    ['status', 'ops-alice', 'signal'],
+    ['reschedule', 'ops-alice', 'signal'],
+    ['status', 'ops-bob', 'signal'],
+  ]);
+  await handle.signal(cancelSignal);
+  const counts = await handle.result();
+  expect(counts.canceled).toBe(2);
+  snapshot = await handle.query(bulkStatusQuery);
+  expect(snapshot.status).toBe('CANCELED');
+});
+
+test('validity keeps running while paused: what expires during the pause is reported EXPIRED', async () => {
+  const now = await env.currentTimeMs();
+  const handle = await scheduled('pause-expire', [msg({ sendAt: now + 10 * MINUTE, validityPeriodMinutes: 60 })]);
+  await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PAUSED' }] });
+  const counts = await handle.result();
+  expect(counts).toMatchObject({ sent: 0, expired: 2 });
+  const rows = await stack.repo.listBulkMessages('acme', 'pause-expire');
+  expect(rows.map((r) => r.status_name)).toEqual(['EXPIRED_EXPIRED', 'EXPIRED_EXPIRED']);
+  expect((await handle.query(bulkStatusQuery)).status).toBe('EXPIRED');
+  const closed = (await handle.describe()).closeTime!.getTime();
+  expect(closed).toBeGreaterThanOrEqual(now + 70 * MINUTE);
+});
