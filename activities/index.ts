@@ -83,7 +83,7 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
         recovered = found.length;
         const foundIds = new Set(found.map((r) => r.message_id));
         toSend = rows.filter((r) => !foundIds.has(r.message_id));
-        logger.warn({ accountId, bulkId, inDoubt: inDoubt.length, recovered }, 'resolved in-doubt messages');
+        logger.info({ accountId, bulkId, inDoubt: inDoubt.length, recovered }, 'resolved in-doubt messages');
       }
 
       // One claim for the whole range: after a crash, whatever is still SUBMITTING is resolved by lookup above.

@@ -23,11 +23,14 @@ app.post('/submit', async (req, res) => {
 app.post('/lookup', async (req, res) => {
   res.json(Object.fromEntries(await simulator.lookup((req.body as { references: string[] }).references)));
 });
+app.get('/counter', (_req, res) => {
+  res.json({ totalSubmits: simulator.totalSubmits });
+});
 app.get('/stats', (req, res) => {
   const prefix = String(req.query.prefix ?? '');
   let accepted = 0;
   for (const ref of simulator.submitAttempts.keys()) if (ref.startsWith(prefix) && simulator.hasAccepted(ref)) accepted++;
-  res.json({ accepted, duplicates: simulator.duplicateSubmits });
+  res.json({ accepted, duplicates: simulator.duplicateSubmits, totalSubmits: simulator.totalSubmits });
 });
 const server = app.listen(port, '127.0.0.1', () => {
   const address = server.address();

@@ -42,6 +42,8 @@ export class SmsSimulator implements SmsProvider {
   /** Every submit attempt per reference, including refused duplicates. */
   readonly submitAttempts = new Map<string, number>();
   duplicateSubmits = 0;
+  /** Every message handed to submit(), duplicates included. */
+  totalSubmits = 0;
 
   constructor(private readonly options: SimulatorOptions = defaultSimulatorOptions) {
     this.random = options.random ?? Math.random;
@@ -59,6 +61,7 @@ export class SmsSimulator implements SmsProvider {
     if (this.options.submitDelayMs > 0) await new Promise((r) => setTimeout(r, this.options.submitDelayMs));
     const now = Date.now();
     return messages.map((m): SubmitResult => {
+      this.totalSubmits++;
       this.submitAttempts.set(m.reference, (this.submitAttempts.get(m.reference) ?? 0) + 1);
       if (this.accepted.has(m.reference)) {
         this.duplicateSubmits++;

@@ -1,0 +1,119 @@
+/** What the benchmarks share: the simulator in its own process, and the embedded stack in this one. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import type { Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import pino from 'pino';
+import { createActivities } from '../activities';
+import { createApp } from '../api/app';
+import { ApiKeyAuthenticator } from '../api/auth';
+import { BulkControlService } from '../core/bulk-control-service';
+import { BulkService } from '../core/bulk-service';
+import { migrateToLatest, openDatabase } from '../db/database';
+import { Repository } from '../db/repository';
+import { HttpSmsProvider } from '../providers/http-provider';
+import { startDevServer } from '../temporal/dev-server';
+import { createBulkWorker } from '../worker/worker';
+import { freePort } from '../test/helpers/temporal';
+
+export const BENCH_KEY = 'bench-key-123';
+
+export interface Simulator {
+  url: string;
+  provider: HttpSmsProvider;
+  counter(): Promise<number>;
+  stats(prefix: string): Promise<{ accepted: number; duplicates: number }>;
+  stop(): void;
+}
+
+export async function startSimulator(): Promise<Simulator> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, '../providers/simulator-server.ts'), '0'],
+    // Reports far in the future: their processing would only add noise to the figures.
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SIMULATOR_DELIVERY_DELAY_MS: '3600000' } },
+  );
+  const line = await new Promise<string>((resolve) => readline.createInterface({ input: child.stdout! }).once('line', resolve));
+  const url = `http://127.0.0.1:${(JSON.parse(line) as { listening: number }).listening}`;
+  return {
+    url,
+    provider: new HttpSmsProvider(url),
+    counter: async () => ((await (await fetch(`${url}/counter`)).json()) as { totalSubmits: number }).totalSubmits,
+    stats: async (prefix) => (await (await fetch(`${url}/stats?prefix=${encodeURIComponent(prefix)}`)).json()) as never,
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+export interface Stack {
+  apiUrl: string;
+  client: Client;
+  stop(): Promise<void>;
+}
+
+/** Dev server, SQLite file, worker and API, as `npm start` runs them, with the HTTP provider to `sim`. */
+export async function startStack(sim: Simulator): Promise<Stack> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const logger = pino({ level: 'warn' });
+  const cliPath = process.env.TEMPORAL_CLI_PATH;
+  if (!cliPath) throw new Error('TEMPORAL_CLI_PATH is not set: run the benchmark through npm run bench:…');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+  const server = await startDevServer({ cliPath, port: await freePort() });
+  const db = openDatabase({ sqliteFile: path.join(dir, 'orchestrator.sqlite') });
+  await migrateToLatest(db);
+  const repo = new Repository(db);
+  const connection = await Connection.connect({ address: server.address });
+  const nativeConnection = await NativeConnection.connect({ address: server.address });
+  const client = new Client({ connection });
+  const worker = await createBulkWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue: 'bench',
+    activities: createActivities({ repo, provider: sim.provider, logger }),
+  });
+  const run = worker.run();
+  const app = createApp({
+    logger,
+    auth: new ApiKeyAuthenticator(new Map([['bench', BENCH_KEY]])),
+    bulks: new BulkService({ repo, client, taskQueue: 'bench', logger }),
+    control: new BulkControlService({ repo, client }),
+    health: async () => {},
+  });
+  const http: Server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => http.once('listening', r));
+  return {
+    apiUrl: `http://127.0.0.1:${(http.address() as { port: number }).port}`,
+    client,
+    async stop() {
+      http.close();
+      worker.shutdown();
+      await run;
+      await nativeConnection.close();
+      await connection.close();
+      await db.destroy();
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function api(stack: Stack, method: string, pathAndQuery: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${stack.apiUrl}${pathAndQuery}`, {
+    method,
+    headers: { authorization: `App ${BENCH_KEY}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${pathAndQuery} failed: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+export function numbers(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => String(41_790_000_000 + i));
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
