@@ -1,12 +1,40 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Logger } from '../config/logger';
-import type { DispatchRow, Repository } from '../db/repository';
+import { toXml } from '../api/content';
+import { CallbackGuard } from '../core/callback-guard';
+import { signBody, toInfobipReport } from '../core/reports';
+import type { DispatchRow, ReportRow, Repository } from '../db/repository';
 import { messageReference, type SmsProvider } from '../providers/types';
 
 export interface ActivityDeps {
   repo: Repository;
   provider: SmsProvider;
   logger: Logger;
+  /** Account → secret for X-Signature; an account without one cannot receive pushes (they are abandoned). */
+  webhookSecrets?: Map<string, string>;
+  callbackGuard?: CallbackGuard;
+  /** How long a report push is retried before it is abandoned (default 48 h). */
+  reportRetryMs?: number;
+}
+
+export interface DeliverReportsResult {
+  pushed: number;
+  failed: number;
+  abandoned: number;
+  /** Pushes still owed, and the earliest time one may be retried. */
+  pending: number;
+  nextAttemptAt: number | null;
+  /** Messages of the bulk still waiting for a final status. */
+  notFinal: number;
+}
+
+/** Infobip sends at most 100 reports per request. */
+const REPORTS_PER_REQUEST = 100;
+const PUSH_TIMEOUT_MS = 10_000;
+
+/** Backoff between push attempts: 1 s, 2 s, 4 s … capped at 10 minutes. */
+export function pushBackoffMs(attempts: number): number {
+  return Math.min(1000 * 2 ** attempts, 600_000);
 }
 
 /**
@@ -33,7 +61,36 @@ export interface SendBatchResult {
 export const SUBMIT_CHUNK = 100;
 const RECORD_EVERY = 500;
 
-export function createActivities({ repo, provider, logger }: ActivityDeps) {
+export function createActivities({
+  repo,
+  provider,
+  logger,
+  webhookSecrets = new Map(),
+  callbackGuard = new CallbackGuard([]),
+  reportRetryMs = 48 * 3_600_000,
+}: ActivityDeps) {
+  /** POSTs one request of reports; true on a 2xx answer. Never follows redirects (they could lead inside). */
+  async function post(url: string, contentType: string, reports: ReportRow[], secret: string): Promise<boolean> {
+    const results = reports.map(toInfobipReport);
+    const xml = contentType === 'application/xml';
+    const body = xml ? toXml('reportResponse', { results }) : JSON.stringify({ results });
+    try {
+      await callbackGuard.check(url, { requireResolution: true });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': xml ? 'application/xml' : 'application/json', 'x-signature': signBody(body, secret) },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status >= 200 && res.status < 300;
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, host: new URL(url).host }, 'report push failed');
+      return false;
+    }
+  }
+
   /** Messages left SUBMITTING by a stopped batch: those the provider holds were sent; the rest were not. */
   async function resolveInDoubt(accountId: string, bulkId: string, groupIndex?: number): Promise<void> {
     const inDoubt = await repo.inDoubt(accountId, bulkId, groupIndex);
@@ -148,6 +205,54 @@ export function createActivities({ repo, provider, logger }: ActivityDeps) {
     async cancelUnsent(input: { accountId: string; bulkId: string }): Promise<number> {
       await resolveInDoubt(input.accountId, input.bulkId);
       return repo.finalizeUnsent(input.accountId, input.bulkId, undefined, 'REJECTED_CANCELED', Date.now());
+    },
+
+    /**
+     * Pushes the reports of a bulk that are due, at most 100 per request, grouped by notifyUrl and content type.
+     * `now` is the workflow's clock, so retry schedules hold under time skipping as in production.
+     */
+    async deliverReports(input: { accountId: string; bulkId: string; now: number }): Promise<DeliverReportsResult> {
+      const { accountId, bulkId, now } = input;
+      const result: DeliverReportsResult = { pushed: 0, failed: 0, abandoned: 0, pending: 0, nextAttemptAt: null, notFinal: 0 };
+      const secret = webhookSecrets.get(accountId);
+      for (;;) {
+        const due = await repo.duePushes(accountId, bulkId, now, 1000);
+        if (due.length === 0) break;
+        const byTarget = new Map<string, ReportRow[]>();
+        for (const r of due) {
+          const key = `${r.notify_content_type ?? 'application/json'} ${r.notify_url}`;
+          byTarget.set(key, [...(byTarget.get(key) ?? []), r]);
+        }
+        for (const [key, reports] of byTarget) {
+          const [contentType, url] = [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];
+          for (let i = 0; i < reports.length; i += REPORTS_PER_REQUEST) {
+            Context.current().heartbeat();
+            const chunk = reports.slice(i, i + REPORTS_PER_REQUEST);
+            const ok = secret !== undefined && (await post(url, contentType, chunk, secret));
+            if (ok) {
+              await repo.markPushed(chunk.map((r) => r.id), now);
+              result.pushed += chunk.length;
+              continue;
+            }
+            const expired = chunk.filter((r) => now - r.done_at >= reportRetryMs || secret === undefined);
+            const retry = chunk.filter((r) => !expired.includes(r));
+            await repo.markPushAbandoned(expired.map((r) => r.id), now);
+            for (const r of retry) await repo.markPushFailed([r.id], now + pushBackoffMs(r.attempts));
+            result.failed += retry.length;
+            result.abandoned += expired.length;
+            if (expired.length > 0) logger.error({ accountId, bulkId, reports: expired.length }, 'report pushes abandoned');
+          }
+        }
+        if (result.failed > 0) break;
+      }
+      const { pending, nextAttemptAt } = await repo.pendingPushes(accountId, bulkId);
+      return { ...result, pending, nextAttemptAt, notFinal: await repo.countNotFinal(accountId, bulkId) };
+    },
+
+    /** Submitted messages whose report never came within the wait after validity: EXPIRED_DLR_UNKNOWN. */
+    async expireUnreported(input: { accountId: string; bulkId: string; now: number }): Promise<number> {
+      await resolveInDoubt(input.accountId, input.bulkId);
+      return repo.expireUnreported(input.accountId, input.bulkId, input.now);
     },
 
     /** The workflow is the authority on a bulk's state; the database keeps its final status for lists and logs. */

@@ -4,6 +4,7 @@ import pinoHttp from 'pino-http';
 import type { Logger } from '../config/logger';
 import type { BulkControlService } from '../core/bulk-control-service';
 import type { BulkService } from '../core/bulk-service';
+import type { Repository } from '../db/repository';
 import type { ApiKeyAuthenticator } from './auth';
 import { ApiError, errorHandler } from './errors';
 import { infobipRouter } from './infobip/router';
@@ -13,6 +14,8 @@ export interface AppDeps {
   auth: ApiKeyAuthenticator;
   bulks: BulkService;
   control: BulkControlService;
+  /** Reads reports and logs (account-scoped queries). */
+  reports: Repository;
   /** Resolves when Temporal and the database answer; rejects with the reason otherwise. */
   health: () => Promise<void>;
 }
@@ -51,7 +54,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Every route below is authenticated and scoped to the caller's account.
   app.use('/sms', deps.auth.middleware());
-  app.use(infobipRouter({ bulks: deps.bulks, control: deps.control }));
+  app.use(infobipRouter({ bulks: deps.bulks, control: deps.control, reports: deps.reports }));
 
   app.use((_req, _res, next) => next(new ApiError(404, 'NOT_FOUND', 'No such resource')));
   app.use(errorHandler(deps.logger));

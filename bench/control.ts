@@ -6,8 +6,7 @@
  *
  *   BENCH_RUNS=5 BENCH_MESSAGES=20000 npm run bench:control
  */
-import { bulkWorkflowId } from '../core/bulk-service';
-import { api, numbers, percentile, startSimulator, startStack } from './harness';
+import { api, numbers, percentile, startSimulator, startStack, waitDispatched } from './harness';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
@@ -47,7 +46,7 @@ async function main(): Promise<void> {
       submitsAfterAck += after;
 
       await api(stack, 'PUT', `/sms/1/bulks/status?bulkId=${bulkId}`, { status: 'PENDING' });
-      await stack.client.workflow.getHandle(bulkWorkflowId('bench', bulkId)).result();
+      await waitDispatched(stack.client, bulkId, MESSAGES);
       const stats = await sim.stats(`bench:${bulkId}-`);
       duplicates = stats.duplicates;
       lost += MESSAGES - stats.accepted;

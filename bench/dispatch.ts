@@ -6,9 +6,8 @@
  *   BENCH_MESSAGES=20000 npm run bench:dispatch    # a smaller run
  */
 import { SUBMIT_CHUNK } from '../activities';
-import { bulkWorkflowId } from '../core/bulk-service';
 import type { OutboundSms } from '../providers/types';
-import { api, numbers, startSimulator, startStack, type Simulator } from './harness';
+import { api, numbers, startSimulator, startStack, type Simulator, waitDispatched } from './harness';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 
@@ -44,7 +43,7 @@ async function main(): Promise<void> {
     const started = performance.now();
     await api(stack, 'POST', '/sms/2/text/advanced', body);
     const accepted = performance.now();
-    const counts = await stack.client.workflow.getHandle(bulkWorkflowId('bench', 'bench-100k')).result();
+    const counts = await waitDispatched(stack.client, 'bench-100k', MESSAGES);
     const finished = performance.now();
     const dispatchSeconds = (finished - accepted) / 1000;
     const messagesPerSecond = MESSAGES / dispatchSeconds;

@@ -12,7 +12,8 @@ import { createActivities } from '../activities';
 import { createApp } from '../api/app';
 import { ApiKeyAuthenticator } from '../api/auth';
 import { BulkControlService } from '../core/bulk-control-service';
-import { BulkService } from '../core/bulk-service';
+import { BulkService, bulkWorkflowId } from '../core/bulk-service';
+import { bulkStatusQuery, type BulkCounts } from '../workflows/definitions';
 import { migrateToLatest, openDatabase } from '../db/database';
 import { Repository } from '../db/repository';
 import { HttpSmsProvider } from '../providers/http-provider';
@@ -80,6 +81,7 @@ export async function startStack(sim: Simulator): Promise<Stack> {
     auth: new ApiKeyAuthenticator(new Map([['bench', BENCH_KEY]])),
     bulks: new BulkService({ repo, client, taskQueue: 'bench', logger }),
     control: new BulkControlService({ repo, client }),
+    reports: repo,
     health: async () => {},
   });
   const http: Server = app.listen(0, '127.0.0.1');
@@ -116,4 +118,17 @@ export function numbers(n: number): string[] {
 
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * Resolves when every message of the bulk was handed to the provider. The workflow itself stays open after
+ * that, waiting for delivery reports, which the HTTP provider of the benchmarks does not deliver.
+ */
+export async function waitDispatched(client: Client, bulkId: string, total: number): Promise<BulkCounts> {
+  const handle = client.workflow.getHandle(bulkWorkflowId('bench', bulkId));
+  for (;;) {
+    const { counts } = await handle.query(bulkStatusQuery);
+    if (counts.sent + counts.rejected >= total) return counts;
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

@@ -60,6 +60,7 @@ export const envSchema = z.object({
         .map((h) => h.trim())
         .filter(Boolean),
     ),
+  REPORT_RETRY_HOURS: z.coerce.number().min(0).max(24 * 30).default(48),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Logger } from '../config/logger';
+import { CallbackGuard, CallbackRefusedError } from './callback-guard';
 import { BulkAlreadyExistsError, type NewMessage, type Repository } from '../db/repository';
 import type { DeliveryWindow } from '../domain/delivery-window';
 import { countSmsParts } from '../domain/encoding';
@@ -68,6 +69,8 @@ export interface BulkServiceDeps {
   logger: Logger;
   now?: () => number;
   tuning?: WorkflowTuning;
+  /** Refuses notifyUrls that lead into private networks; absent means no URL is allowed anywhere private. */
+  callbackGuard?: CallbackGuard;
 }
 
 export class BulkService {
@@ -87,6 +90,19 @@ export class BulkService {
     const bulkId = cmd.bulkId ?? randomUUID();
     if (await repo.getBulk(cmd.accountId, bulkId)) {
       throw new BulkAlreadyExistsError(bulkId);
+    }
+
+    const guard = this.deps.callbackGuard ?? new CallbackGuard([]);
+    for (const [i, m] of cmd.messages.entries()) {
+      if (!m.notifyUrl) continue;
+      try {
+        await guard.check(m.notifyUrl);
+      } catch (err) {
+        if (err instanceof CallbackRefusedError) {
+          throw new BulkRejectedError(`notifyUrl ${err.message}`, `messages[${i}].notifyUrl`);
+        }
+        throw err;
+      }
     }
 
     const groups = new Map<string, ScheduleGroup>();

@@ -66,6 +66,37 @@ const migrations: Record<string, Migration> = {
       await sql`drop table bulks`.execute(db);
     },
   },
+  '0002_reports': {
+    // The report outbox: one row per status a client must hear about. Rows with push = 1 go to the message's
+    // notifyUrl (retried with backoff); the others wait to be pulled once from GET /sms/1/reports.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('reports')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('bulk_id', 'text', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('status_name', 'text', (c) => c.notNull())
+        .addColumn('final', 'integer', (c) => c.notNull())
+        .addColumn('push', 'integer', (c) => c.notNull())
+        .addColumn('done_at', 'bigint', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('delivered_at', 'bigint')
+        .addColumn('gave_up_at', 'bigint')
+        .addColumn('pulled_at', 'bigint')
+        .execute();
+      await db.schema
+        .createIndex('reports_push_idx')
+        .on('reports')
+        .columns(['account_id', 'bulk_id', 'push', 'delivered_at', 'gave_up_at', 'next_attempt_at'])
+        .execute();
+      await db.schema.createIndex('reports_pull_idx').on('reports').columns(['account_id', 'push', 'pulled_at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table reports`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

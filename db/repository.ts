@@ -1,11 +1,39 @@
-import { type Insertable, type Selectable, sql } from 'kysely';
+import { type Insertable, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
 import type { Db } from './database';
-import type { BulkTable, MessageTable } from './schema';
+import type { BulkTable, Database, MessageTable } from './schema';
 
 export type NewBulk = Insertable<BulkTable>;
 export type NewMessage = Insertable<MessageTable>;
 export type MessageRow = Selectable<MessageTable>;
 export type BulkRow = Selectable<BulkTable>;
+/** A report with what its message says about itself: the material of pushes, pulls and logs. */
+export interface ReportRow {
+  id: string;
+  bulk_id: string;
+  message_id: string;
+  status_name: string;
+  done_at: number;
+  attempts: number;
+  to_number: string;
+  from_addr: string | null;
+  submitted_at: number | null;
+  sms_count: number;
+  callback_data: string | null;
+  notify_url: string | null;
+  notify_content_type: string | null;
+}
+
+export interface LogFilter {
+  bulkId?: string;
+  messageId?: string;
+  from?: string;
+  to?: string;
+  generalStatus?: string;
+  sentSince?: number;
+  sentUntil?: number;
+  limit: number;
+}
+
 export type DispatchRow = Pick<MessageRow, 'message_id' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state'>;
 
 /** Rows per INSERT statement: under SQLite's default limit of 32766 bound parameters (24 columns a row). */
@@ -28,6 +56,36 @@ export class MessageIdTakenError extends Error {
 function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || /UNIQUE constraint/.test(e?.message ?? '');
+}
+
+/**
+ * Queues a report for every message `filter` selects, with the message's current status. Final statuses are
+ * reported to everyone (pushed when there is a notifyUrl, pulled otherwise); intermediate ones only to clients
+ * that asked for them and gave a notifyUrl. Report ids are stable, so queueing twice is harmless.
+ */
+async function queueReports(
+  db: Db,
+  final: boolean,
+  now: number,
+  filter: (qb: SelectQueryBuilder<Database, 'messages', object>) => SelectQueryBuilder<Database, 'messages', object>,
+): Promise<void> {
+  let select = db.selectFrom('messages').select([
+    sql<string>`account_id || ':' || message_id || ':' || status_name`.as('id'),
+    'account_id',
+    'bulk_id',
+    'message_id',
+    'status_name',
+    sql<number>`${sql.lit(final ? 1 : 0)}`.as('final'),
+    sql<number>`case when notify_url is null then 0 else 1 end`.as('push'),
+    sql<number>`coalesce(done_at, cast(${now} as bigint))`.as('done_at'),
+  ]);
+  if (!final) select = select.where('intermediate_report', '=', 1).where('notify_url', 'is not', null);
+  await db
+    .insertInto('reports')
+    .columns(['id', 'account_id', 'bulk_id', 'message_id', 'status_name', 'final', 'push', 'done_at'])
+    .expression(filter(select as never) as never)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
 }
 
 /** The one query layer over SQLite and PostgreSQL. Every query is scoped by account. */
@@ -230,6 +288,22 @@ export class Repository {
           .execute();
       }
     });
+    const refused = [...refusedByStatus.values()].flat();
+    if (refused.length > 0) {
+      await queueReports(this.db, true, now, (q) => q.where('account_id', '=', accountId).where('message_id', 'in', refused));
+    }
+    if (accepted.length > 0) {
+      await queueReports(this.db, false, now, (q) =>
+        q
+          .where('account_id', '=', accountId)
+          .where('state', '=', 'SUBMITTED')
+          .where(
+            'message_id',
+            'in',
+            accepted.map((r) => r.messageId),
+          ),
+      );
+    }
   }
 
   /** What one dispatch batch (all attempts of one sendBatch activity) got accepted and refused. */
@@ -279,7 +353,47 @@ export class Repository {
       .where('state', 'in', ['QUEUED', 'SUBMITTING']);
     if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
     const res = await q.executeTakeFirst();
+    await queueReports(this.db, true, now, (r) => {
+      let sel = r
+        .where('account_id', '=', accountId)
+        .where('bulk_id', '=', bulkId)
+        .where('state', '=', 'FINAL')
+        .where('status_name', '=', statusName)
+        .where('done_at', '=', now);
+      if (groupIndex !== undefined) sel = sel.where('group_index', '=', groupIndex);
+      return sel;
+    });
     return Number(res.numUpdatedRows);
+  }
+
+  /** No report came within the wait after validity: what is still SUBMITTED ends EXPIRED_DLR_UNKNOWN. */
+  async expireUnreported(accountId: string, bulkId: string, now: number): Promise<number> {
+    const res = await this.db
+      .updateTable('messages')
+      .set({ state: 'FINAL', status_name: 'EXPIRED_DLR_UNKNOWN', done_at: now, updated_at: now })
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('state', '=', 'SUBMITTED')
+      .executeTakeFirst();
+    await queueReports(this.db, true, now, (r) =>
+      r
+        .where('account_id', '=', accountId)
+        .where('bulk_id', '=', bulkId)
+        .where('status_name', '=', 'EXPIRED_DLR_UNKNOWN')
+        .where('done_at', '=', now),
+    );
+    return Number(res.numUpdatedRows);
+  }
+
+  async countNotFinal(accountId: string, bulkId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('state', '!=', 'FINAL')
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 
   /** Applies a provider delivery report to the message it belongs to; returns false when none matches. */
@@ -305,7 +419,11 @@ export class Repository {
       .where('message_id', '=', messageId)
       .where('state', '!=', 'FINAL')
       .executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+    if (Number(res.numUpdatedRows) === 0) return false;
+    await queueReports(this.db, report.final, report.doneAt, (q) =>
+      q.where('account_id', '=', accountId).where('message_id', '=', messageId),
+    );
+    return true;
   }
 
   async getMessage(accountId: string, messageId: string): Promise<MessageRow | undefined> {
@@ -325,5 +443,118 @@ export class Repository {
       .where('bulk_id', '=', bulkId)
       .orderBy('seq')
       .execute();
+  }
+
+  private reportsWithMessages(db: Db = this.db) {
+    return db
+      .selectFrom('reports as r')
+      .innerJoin('messages as m', (j) => j.onRef('m.account_id', '=', 'r.account_id').onRef('m.message_id', '=', 'r.message_id'))
+      .select([
+        'r.id',
+        'r.bulk_id',
+        'r.message_id',
+        'r.status_name',
+        'r.done_at',
+        'r.attempts',
+        'm.to_number',
+        'm.from_addr',
+        'm.submitted_at',
+        'm.sms_count',
+        'm.callback_data',
+        'm.notify_url',
+        'm.notify_content_type',
+      ]);
+  }
+
+  /** Pushes of a bulk whose time has come, oldest first. */
+  async duePushes(accountId: string, bulkId: string, now: number, limit: number): Promise<ReportRow[]> {
+    return this.reportsWithMessages()
+      .where('r.account_id', '=', accountId)
+      .where('r.bulk_id', '=', bulkId)
+      .where('r.push', '=', 1)
+      .where('r.delivered_at', 'is', null)
+      .where('r.gave_up_at', 'is', null)
+      .where('r.next_attempt_at', '<=', now)
+      .orderBy('r.done_at')
+      .limit(limit)
+      .execute();
+  }
+
+  async markPushed(ids: string[], now: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.updateTable('reports').set({ delivered_at: now }).where('id', 'in', ids).execute();
+  }
+
+  async markPushFailed(ids: string[], nextAttemptAt: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db
+      .updateTable('reports')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: nextAttemptAt }))
+      .where('id', 'in', ids)
+      .execute();
+  }
+
+  async markPushAbandoned(ids: string[], now: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.updateTable('reports').set({ gave_up_at: now }).where('id', 'in', ids).execute();
+  }
+
+  /** Pushes still owed for a bulk, and when the earliest may be tried again. */
+  async pendingPushes(accountId: string, bulkId: string): Promise<{ pending: number; nextAttemptAt: number | null }> {
+    const row = await this.db
+      .selectFrom('reports')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min<number>('next_attempt_at').as('next')])
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('push', '=', 1)
+      .where('delivered_at', 'is', null)
+      .where('gave_up_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return { pending: Number(row.n), nextAttemptAt: row.next === null ? null : Number(row.next) };
+  }
+
+  /**
+   * Final reports of messages without a notifyUrl, each handed out once: claimed with one UPDATE … RETURNING,
+   * so two concurrent pulls never get the same report.
+   */
+  async pullReports(accountId: string, filter: { bulkId?: string; messageId?: string; limit: number }, now: number): Promise<ReportRow[]> {
+    let pick = this.db
+      .selectFrom('reports')
+      .select('id')
+      .where('account_id', '=', accountId)
+      .where('push', '=', 0)
+      .where('final', '=', 1)
+      .where('pulled_at', 'is', null);
+    if (filter.bulkId) pick = pick.where('bulk_id', '=', filter.bulkId);
+    if (filter.messageId) pick = pick.where('message_id', '=', filter.messageId);
+    const claimed = await this.db
+      .updateTable('reports')
+      .set({ pulled_at: now })
+      .where('id', 'in', pick.orderBy('done_at').limit(filter.limit))
+      .where('pulled_at', 'is', null)
+      .returning('id')
+      .execute();
+    if (claimed.length === 0) return [];
+    return this.reportsWithMessages()
+      .where(
+        'r.id',
+        'in',
+        claimed.map((c) => c.id),
+      )
+      .orderBy('r.done_at')
+      .execute();
+  }
+
+  /** Message logs: every message of the account, newest first, filtered. */
+  async logs(accountId: string, f: LogFilter): Promise<MessageRow[]> {
+    let q = this.db.selectFrom('messages').selectAll().where('account_id', '=', accountId);
+    if (f.bulkId) q = q.where('bulk_id', '=', f.bulkId);
+    if (f.messageId) q = q.where('message_id', '=', f.messageId);
+    if (f.from) q = q.where('from_addr', '=', f.from);
+    if (f.to) q = q.where('to_number', '=', f.to);
+    if (f.generalStatus) q = q.where('status_name', 'like', `${f.generalStatus}%`);
+    if (f.sentSince !== undefined) q = q.where('submitted_at', '>=', f.sentSince);
+    if (f.sentUntil !== undefined) q = q.where('submitted_at', '<=', f.sentUntil);
+    return q.orderBy('updated_at', 'desc').orderBy('seq').limit(f.limit).execute();
   }
 }

@@ -50,7 +50,25 @@ export interface MessageTable {
 export type DispatchState = 'QUEUED' | 'SUBMITTING' | 'SUBMITTED' | 'FINAL';
 
 
+export interface ReportTable {
+  /** account:messageId:status — stable, so receivers can de-duplicate at-least-once pushes. */
+  id: string;
+  account_id: string;
+  bulk_id: string;
+  message_id: string;
+  status_name: string;
+  final: number;
+  push: number;
+  done_at: Millis;
+  attempts: number;
+  next_attempt_at: Millis;
+  delivered_at: Millis | null;
+  gave_up_at: Millis | null;
+  pulled_at: Millis | null;
+}
+
 export interface Database {
   bulks: BulkTable;
   messages: MessageTable;
+  reports: ReportTable;
 }

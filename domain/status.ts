@@ -56,9 +56,12 @@ export function statusByName(name: string): MessageStatus | undefined {
   return (STATUSES as Record<string, MessageStatus>)[name];
 }
 
-/** A message is final once no later report can change it. */
-export function isFinalStatus(s: Pick<MessageStatus, 'groupName'>): boolean {
-  return s.groupName !== 'PENDING' && s.groupName !== 'ACCEPTED';
+/**
+ * A message is final once no later report can change it. DELIVERED_TO_OPERATOR is intermediate: the handset
+ * report is still to come.
+ */
+export function isFinalStatus(s: Pick<MessageStatus, 'groupName' | 'name'>): boolean {
+  return s.groupName !== 'PENDING' && s.groupName !== 'ACCEPTED' && s.name !== 'DELIVERED_TO_OPERATOR';
 }
 
 /** The error object of a report: Infobip's error table; id 0 means "no error". */
@@ -79,3 +82,29 @@ export const NO_ERROR: MessageError = {
   description: 'No Error',
   permanent: false,
 };
+
+const HANDSET_ABSENT: MessageError = {
+  groupId: 1,
+  groupName: 'HANDSET_ERRORS',
+  id: 27,
+  name: 'EC_ABSENT_SUBSCRIBER',
+  description: 'Absent Subscriber',
+  permanent: false,
+};
+
+/** The error object reported with a status: NO_ERROR unless the status itself is a failure with a known cause. */
+export function errorForStatus(statusName: string): MessageError {
+  if (statusName.startsWith('UNDELIVERABLE')) return HANDSET_ABSENT;
+  if (statusName.startsWith('REJECTED_')) {
+    const status = statusByName(statusName);
+    return {
+      groupId: 2,
+      groupName: 'USER_ERRORS',
+      id: status?.id ?? 0,
+      name: statusName,
+      description: status?.description ?? statusName,
+      permanent: true,
+    };
+  }
+  return NO_ERROR;
+}

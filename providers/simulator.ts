@@ -36,7 +36,8 @@ export class SmsSimulator implements SmsProvider {
   readonly name = 'simulator';
   private readonly accepted = new Map<string, string>();
   private readonly listeners: DeliveryReportListener[] = [];
-  private pending: ProviderDeliveryReport[] = [];
+  /** Two queues, each in due order: intermediate reports (half the delay) and final ones. */
+  private readonly queues: ProviderDeliveryReport[][] = [[], []];
   private timer: NodeJS.Timeout | undefined;
   private readonly random: () => number;
   /** Every submit attempt per reference, including refused duplicates. */
@@ -76,7 +77,14 @@ export class SmsSimulator implements SmsProvider {
         this.options.failureRate > 0 && this.random() < this.options.failureRate
           ? 'UNDELIVERABLE_NOT_DELIVERED'
           : 'DELIVERED_TO_HANDSET';
-      this.schedule({ reference: m.reference, providerMessageId, status, doneAt: now + this.options.deliveryDelayMs });
+      // Like an SMSC: first the operator took it (intermediate), then the handset report.
+      this.schedule(0, {
+        reference: m.reference,
+        providerMessageId,
+        status: 'DELIVERED_TO_OPERATOR',
+        doneAt: now + Math.floor(this.options.deliveryDelayMs / 2),
+      });
+      this.schedule(1, { reference: m.reference, providerMessageId, status, doneAt: now + this.options.deliveryDelayMs });
       return { reference: m.reference, accepted: true, providerMessageId };
     });
   }
@@ -100,22 +108,26 @@ export class SmsSimulator implements SmsProvider {
   }
 
   // One ticking timer drains due reports in batches, instead of a timer per message (100k bulks).
-  private schedule(report: ProviderDeliveryReport): void {
-    this.pending.push(report);
+  private schedule(queue: number, report: ProviderDeliveryReport): void {
+    this.queues[queue]!.push(report);
     if (!this.timer) {
-      this.timer = setInterval(() => void this.flush(), Math.max(10, Math.min(250, this.options.deliveryDelayMs)));
+      this.timer = setInterval(() => void this.flush(), Math.max(10, Math.min(250, this.options.deliveryDelayMs / 2)));
       this.timer.unref();
     }
   }
 
   private async flush(): Promise<void> {
     const now = Date.now();
-    // One delay for every message, so reports fall due in the order they were queued: take from the front.
-    let due = 0;
-    while (due < this.pending.length && this.pending[due]!.doneAt <= now) due++;
-    if (due === 0) return;
-    const reports = this.pending.slice(0, due);
-    this.pending = this.pending.slice(due);
+    const reports: ProviderDeliveryReport[] = [];
+    for (const [i, queue] of this.queues.entries()) {
+      // One delay per queue, so reports fall due in the order they were queued: take from the front.
+      let due = 0;
+      while (due < queue.length && queue[due]!.doneAt <= now) due++;
+      if (due === 0) continue;
+      reports.push(...queue.slice(0, due));
+      this.queues[i] = queue.slice(due);
+    }
+    if (reports.length === 0) return;
     for (const listener of this.listeners) {
       try {
         await listener(reports);

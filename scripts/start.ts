@@ -14,6 +14,7 @@ import { createLogger, PinoTemporalLogger } from '../config/logger';
 import { loadOrGenerateSecrets } from '../config/secrets';
 import { BulkControlService } from '../core/bulk-control-service';
 import { BulkService } from '../core/bulk-service';
+import { CallbackGuard } from '../core/callback-guard';
 import { createServices } from '../core/services';
 import { registerSearchAttributes } from '../temporal/register-search-attributes';
 import { startDevServer, startDownloadedDevServer, type DevServer } from '../temporal/dev-server';
@@ -44,6 +45,15 @@ async function main(): Promise<void> {
     accounts: ['default'],
     prefix: 'sk_',
   });
+
+  const webhookSecrets = loadOrGenerateSecrets({
+    configured: config.WEBHOOK_SECRETS,
+    dataDir: config.dataDir,
+    fileName: 'webhook-secrets.json',
+    accounts: [...apiKeys.values.keys()],
+    prefix: 'whsec_',
+  });
+  const callbackGuard = new CallbackGuard(config.CALLBACK_ALLOW_HOSTS);
 
   const stops: Array<() => Promise<unknown>> = [];
   let stopping = false;
@@ -91,7 +101,14 @@ async function main(): Promise<void> {
     connection: nativeConnection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({ repo: services.repo, provider: services.provider, logger }),
+    activities: createActivities({
+      repo: services.repo,
+      provider: services.provider,
+      logger,
+      webhookSecrets: webhookSecrets.values,
+      callbackGuard,
+      reportRetryMs: config.REPORT_RETRY_HOURS * 3_600_000,
+    }),
   });
   const workerRun = worker.run();
   stops.push(async () => {
@@ -103,7 +120,13 @@ async function main(): Promise<void> {
     void shutdown('worker-failure');
   });
 
-  const bulks = new BulkService({ repo: services.repo, client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger });
+  const bulks = new BulkService({
+    repo: services.repo,
+    client,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    logger,
+    callbackGuard,
+  });
   const reconcile = () =>
     bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
   void reconcile();
@@ -115,6 +138,7 @@ async function main(): Promise<void> {
     auth: new ApiKeyAuthenticator(apiKeys.values),
     bulks,
     control: new BulkControlService({ repo: services.repo, client }),
+    reports: services.repo,
     health: async () => {
       await services.pingDatabase();
       await connection.workflowService.getSystemInfo({});
@@ -132,6 +156,9 @@ async function main(): Promise<void> {
       ? `Temporal UI: http://localhost:${config.TEMPORAL_UI_PORT}`
       : `Temporal:    ${config.temporalAddress} (namespace ${config.TEMPORAL_NAMESPACE})`,
     ...apiKeys.generated.map((account) => `API key generated for account "${account}": ${apiKeys.values.get(account)}`),
+    ...webhookSecrets.generated.map(
+      (account) => `Webhook secret generated for account "${account}" (X-Signature HMAC key): ${webhookSecrets.values.get(account)}`,
+    ),
     ...(apiKeys.file && apiKeys.generated.length === 0 ? [`API keys:    ${apiKeys.file}`] : []),
   ];
   // Printed to the terminal, not the log: generated secrets must not end up in log storage.

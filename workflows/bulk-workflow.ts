@@ -8,6 +8,7 @@ import {
   log,
   proxyActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -42,8 +43,9 @@ const sendBatchOptions = {
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 } as const;
 
-const { expireGroup, cancelUnsent, recordBulkState, batchOutcome } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
+const { expireGroup, cancelUnsent, recordBulkState, batchOutcome, deliverReports, expireUnreported } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
@@ -56,6 +58,11 @@ export const DISPATCH_BATCH = 2000;
 export const DISPATCH_CONCURRENCY = 8;
 /** Well below the server's 50k-event limit, so a 1M-destination bulk keeps each run's history small. */
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
+
+/** How long after the last validity ends a bulk waits for delivery reports before EXPIRED_DLR_UNKNOWN. */
+export const REPORT_WAIT_AFTER_VALIDITY_MS = 24 * 3_600_000;
+/** Report polling backs off from 1 s to this while nothing changes. */
+const REPORT_POLL_MAX_MS = 60_000;
 
 const UNIT_MS = { MINUTE: 60_000, HOUR: 3_600_000, DAY: 86_400_000 } as const;
 
@@ -83,6 +90,11 @@ function parseSendAt(value: number | string): number {
   if (!Number.isFinite(ms)) throw ApplicationFailure.nonRetryable(`sendAt ${String(value)} is not a date`, 'InvalidSendAt');
   return ms;
 }
+
+const REPORTING_REFUSAL: Decision<never> = {
+  ok: false,
+  reason: 'every message of the bulk was handed to the provider; it only awaits delivery reports',
+};
 
 function accept<T>(decision: Decision<T>): T {
   if (!decision.ok) throw ApplicationFailure.nonRetryable(decision.reason, 'TransitionRefused');
@@ -119,6 +131,9 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   let status: BulkStatus = carried?.status ?? 'PENDING';
   let everSent = carried?.everSent ?? false;
   const controlLog: ControlRecord[] = carried?.controlLog ?? [];
+  /** Everything was handed to the provider (or finalized): only reports are awaited and pushed now. */
+  let reporting = carried?.reporting ?? false;
+  const reportWait = input.tuning?.reportWaitMs ?? REPORT_WAIT_AFTER_VALIDITY_MS;
   const inFlight: Batch[] = [];
   /** Bumped by every control action and finished batch: what the main loop waits on. */
   let changes = 0;
@@ -165,21 +180,27 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     return sendAt;
   }
 
+  // Once everything was handed to the provider there is nothing left to steer; a final status says so itself.
+  const awaitingReports = () => reporting && !FINAL_BULK_STATUSES.has(status);
+  const statusDecision = (requested: RequestedStatus) =>
+    awaitingReports() ? REPORTING_REFUSAL : decideStatusChange(status, requested);
   const rescheduleDecision = (value: number | string) =>
-    decideReschedule(
-      status,
-      groups.filter((g) => !done.has(g.index)).map((g) => g.sendAt),
-      parseSendAt(value),
-      Date.now(),
-    );
+    awaitingReports()
+      ? REPORTING_REFUSAL
+      : decideReschedule(
+          status,
+          groups.filter((g) => !done.has(g.index)).map((g) => g.sendAt),
+          parseSendAt(value),
+          Date.now(),
+        );
 
   setHandler(
     setStatusUpdate,
     async ({ status: requested, by }) => {
-      const applied = await applyStatus(accept(decideStatusChange(status, requested)), by ?? 'api', 'update');
+      const applied = await applyStatus(accept(statusDecision(requested)), by ?? 'api', 'update');
       return { bulkId, status: applied };
     },
-    { validator: ({ status: requested }) => void accept(decideStatusChange(status, requested)) },
+    { validator: ({ status: requested }) => void accept(statusDecision(requested)) },
   );
   setHandler(
     rescheduleUpdate,
@@ -188,7 +209,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   );
 
   function signalled(requested: RequestedStatus, by: string | undefined): void {
-    const decision = decideStatusChange(status, requested);
+    const decision = statusDecision(requested);
     if (!decision.ok) {
       log.warn('refused control signal', { bulkId, requested, reason: decision.reason });
       return;
@@ -266,7 +287,23 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     return info.continueAsNewSuggested || info.historyLength >= historyLimit;
   };
 
-  while (!FINAL_BULK_STATUSES.has(status)) {
+  const carryOver = (): CarriedState => {
+    const unit = speedLimit ? UNIT_MS[speedLimit.timeUnit] : 0;
+    const now = Date.now();
+    return {
+      status,
+      everSent,
+      reporting,
+      schedule: Object.fromEntries(groups.map((g) => [g.index, { sendAt: g.sendAt, validityEndsAt: g.validityEndsAt }])),
+      controlLog: controlLog.slice(-100),
+      doneGroups: [...done],
+      nextSeq: Object.fromEntries(nextSeq),
+      counts,
+      sendLog: sendLog.filter((e) => e.at > now - unit),
+    };
+  };
+
+  while (!reporting && !FINAL_BULK_STATUSES.has(status)) {
     const open = groups.filter((g) => !done.has(g.index));
     if (open.length === 0) break;
     // Once history is large, start nothing new: drain the batches in flight, then continue as new.
@@ -307,21 +344,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     }
 
     if (inFlight.length === 0 && historyFull() && !FINAL_BULK_STATUSES.has(status)) {
-      const unit = speedLimit ? UNIT_MS[speedLimit.timeUnit] : 0;
-      const now = Date.now();
-      await continueAsNew<typeof bulkWorkflow>({
-        ...input,
-        carried: {
-          status,
-          everSent,
-          schedule: Object.fromEntries(groups.map((g) => [g.index, { sendAt: g.sendAt, validityEndsAt: g.validityEndsAt }])),
-          controlLog: controlLog.slice(-100),
-          doneGroups: [...done],
-          nextSeq: Object.fromEntries(nextSeq),
-          counts,
-          sendLog: sendLog.filter((e) => e.at > now - unit),
-        },
-      });
+      await continueAsNew<typeof bulkWorkflow>({ ...input, carried: carryOver() });
     }
     if (changes !== seen) continue;
 
@@ -346,12 +369,37 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     }
   }
 
-  if (status === 'CANCELED') {
-    await stopInFlight();
-    counts.canceled += await cancelUnsent({ accountId, bulkId });
-  } else {
+  if (!reporting) {
+    if (status === 'CANCELED') {
+      await stopInFlight();
+      counts.canceled += await cancelUnsent({ accountId, bulkId });
+    }
+    reporting = true;
+  }
+
+  // Every message has left our hands or was finalized: wait for the last delivery reports and push every
+  // report to its notifyUrl (retried with backoff, durably: the outbox is in the database).
+  const reportDeadline = Math.max(...groups.map((g) => g.validityEndsAt)) + reportWait;
+  let idleMs = 1000;
+  for (;;) {
+    const r = await deliverReports({ accountId, bulkId, now: Date.now() });
+    if (r.notFinal === 0 && r.pending === 0) break;
+    if (r.notFinal > 0 && Date.now() >= reportDeadline) {
+      counts.expired += await expireUnreported({ accountId, bulkId, now: Date.now() });
+      continue;
+    }
+    if (historyFull()) await continueAsNew<typeof bulkWorkflow>({ ...input, carried: carryOver() });
+    idleMs = r.pushed > 0 ? 1000 : Math.min(idleMs * 2, REPORT_POLL_MAX_MS);
+    const now = Date.now();
+    let wakeAt = now + idleMs;
+    if (r.nextAttemptAt !== null) wakeAt = Math.min(wakeAt, Math.max(r.nextAttemptAt, now + 1000));
+    if (r.notFinal > 0) wakeAt = Math.min(wakeAt, Math.max(reportDeadline, now + 1000));
+    await sleep(wakeAt - now);
+  }
+
+  if (status !== 'CANCELED') {
     // A bulk of which nothing could be sent because validity ran out ended EXPIRED rather than FINISHED.
-    setStatus(counts.expired === counts.total && counts.total > 0 ? 'EXPIRED' : 'FINISHED');
+    setStatus(counts.sent === 0 && counts.expired > 0 && counts.expired + counts.rejected === counts.total ? 'EXPIRED' : 'FINISHED');
   }
   await recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
   log.info('bulk closed', { bulkId, status, ...counts });

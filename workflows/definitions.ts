@@ -52,6 +52,8 @@ export interface WorkflowTuning {
   concurrency?: number;
   /** Continue-as-new once history has this many events (default 10,000), or when the server suggests it. */
   continueAsNewAfterEvents?: number;
+  /** How long after the last validity ends reports are awaited before EXPIRED_DLR_UNKNOWN (default 24 h). */
+  reportWaitMs?: number;
 }
 
 /** One control action, kept in workflow state (and so in every continue-as-new) and shown by the query. */
@@ -67,6 +69,7 @@ export interface ControlRecord {
 export interface CarriedState {
   status: BulkStatus;
   everSent: boolean;
+  reporting: boolean;
   /** Schedules as changed by reschedules, by group index. */
   schedule: Record<number, { sendAt: number; validityEndsAt: number }>;
   controlLog: ControlRecord[];

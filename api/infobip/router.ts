@@ -10,7 +10,8 @@ import {
   newTrackingProcessKey,
   WorkflowStartError,
 } from '../../core/bulk-service';
-import { BulkAlreadyExistsError, MessageIdTakenError } from '../../db/repository';
+import { toInfobipLog, toInfobipReport } from '../../core/reports';
+import { BulkAlreadyExistsError, MessageIdTakenError, type Repository } from '../../db/repository';
 import { isXmlRequest, parseXmlBody, sendNegotiated } from '../content';
 import { ApiError, validationError } from '../errors';
 import { advancedRequest, type AdvancedRequest, isoDateTime } from './schemas';
@@ -18,6 +19,7 @@ import { advancedRequest, type AdvancedRequest, isoDateTime } from './schemas';
 export interface InfobipRouterDeps {
   bulks: BulkService;
   control: BulkControlService;
+  reports: Repository;
 }
 
 /** Infobip's date format: 2015-07-07T17:00:00.000+00:00 (we answer in UTC). */
@@ -28,6 +30,28 @@ export function formatSendAt(ms: number): string {
 const bulkIdQuery = z.object({ bulkId: z.string().min(1).max(100) });
 const rescheduleBody = z.object({ sendAt: isoDateTime });
 const statusBody = z.object({ status: z.string().min(1).max(20) });
+
+const reportsQuery = z.object({
+  bulkId: z.string().min(1).max(100).optional(),
+  messageId: z.string().min(1).max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+});
+
+const epoch = z
+  .string()
+  .refine((v) => DateTime.fromISO(v, { setZone: true }).isValid, 'must be an ISO 8601 date-time')
+  .transform((v) => DateTime.fromISO(v, { setZone: true }).toMillis());
+
+const logsQuery = z.object({
+  from: z.string().max(20).optional(),
+  to: z.string().max(20).optional(),
+  bulkId: z.string().min(1).max(100).optional(),
+  messageId: z.string().min(1).max(100).optional(),
+  generalStatus: z.enum(['ACCEPTED', 'PENDING', 'UNDELIVERABLE', 'DELIVERED', 'EXPIRED', 'REJECTED']).optional(),
+  sentSince: epoch.optional(),
+  sentUntil: epoch.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+});
 
 function readBody(req: Request): unknown {
   return isXmlRequest(req) ? parseXmlBody(String(req.body ?? ''), 'request') : (req.body ?? {});
@@ -84,9 +108,22 @@ function toReply(created: CreatedBulk) {
 }
 
 /** The Infobip dialect: parse, hand one command to the core, shape the reply. */
-export function infobipRouter({ bulks, control }: InfobipRouterDeps): Router {
+export function infobipRouter({ bulks, control, reports }: InfobipRouterDeps): Router {
   const router = Router();
   const account = (res: Response) => res.locals.accountId as string;
+
+  // Delivery reports of messages without a notifyUrl, each returned once (as Infobip does).
+  router.get('/sms/1/reports', async (req, res) => {
+    const q = parse(reportsQuery, req.query);
+    const rows = await reports.pullReports(account(res), q, Date.now());
+    sendNegotiated(req, res, { results: rows.map(toInfobipReport) }, 'reportResponse');
+  });
+
+  router.get('/sms/1/logs', async (req, res) => {
+    const q = parse(logsQuery, req.query);
+    const rows = await reports.logs(account(res), q);
+    sendNegotiated(req, res, { results: rows.map(toInfobipLog) }, 'logsResponse');
+  });
 
   // Scheduled bulks (the Infobip Node SDK sends these paths with a trailing slash as well; Express matches both).
   router.get('/sms/1/bulks', async (req, res) => {

@@ -11,7 +11,7 @@ beforeAll(async () => {
   temporal = await startConnectedDevServer();
   // A slow SMSC (60 ms per 100-message submit) and small batches: a bulk takes seconds to send.
   stack = await createTestStack(temporal, {
-    simulator: { submitDelayMs: 60, deliveryDelayMs: 60_000 },
+    simulator: { submitDelayMs: 60, deliveryDelayMs: 200 },
     tuning: { batchSize: 300, concurrency: 2 },
   });
   app = createTestApp(stack);

@@ -6,6 +6,7 @@ import { createActivities } from '../../activities';
 import { createApp } from '../../api/app';
 import { ApiKeyAuthenticator } from '../../api/auth';
 import { BulkControlService } from '../../core/bulk-control-service';
+import { CallbackGuard } from '../../core/callback-guard';
 import { BulkService } from '../../core/bulk-service';
 import { deliveryReportHandler } from '../../core/services';
 import { migrateToLatest, openDatabase, type Db } from '../../db/database';
@@ -46,6 +47,9 @@ export async function createTestStack(
     /** Wraps the simulator, e.g. to inject failures between the provider and the database. */
     provider?: (simulator: SmsSimulator) => SmsProvider;
     tuning?: WorkflowTuning;
+    webhookSecrets?: Map<string, string>;
+    callbackAllow?: string[];
+    reportRetryMs?: number;
   } = {},
 ): Promise<TestStack> {
   const db = openDatabase({ url: options.databaseUrl, sqliteFile: ':memory:' });
@@ -58,12 +62,27 @@ export async function createTestStack(
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueue,
-    activities: createActivities({ repo, provider: options.provider?.(simulator) ?? simulator, logger: silentLogger }),
+    activities: createActivities({
+      repo,
+      provider: options.provider?.(simulator) ?? simulator,
+      logger: silentLogger,
+      webhookSecrets: options.webhookSecrets ?? TEST_SECRETS,
+      callbackGuard: new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']),
+      reportRetryMs: options.reportRetryMs,
+    }),
     workflowBundle: await workflowBundle(),
   });
   const clock = { now: Date.now() };
   const client = env.client as Client;
-  const bulks = new BulkService({ repo, client, taskQueue, logger: silentLogger, now: () => clock.now, tuning: options.tuning });
+  const bulks = new BulkService({
+    repo,
+    client,
+    taskQueue,
+    logger: silentLogger,
+    now: () => clock.now,
+    tuning: options.tuning,
+    callbackGuard: new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']),
+  });
   const control = new BulkControlService({ repo, client });
   const run = worker.run();
   return {
@@ -85,6 +104,11 @@ export async function createTestStack(
   };
 }
 
+export const TEST_SECRETS = new Map([
+  ['acme', 'acme-webhook-secret'],
+  ['globex', 'globex-webhook-secret'],
+]);
+
 export const TEST_KEYS = new Map([
   ['acme', 'acme-secret-key-1'],
   ['globex', 'globex-secret-key-2'],
@@ -92,7 +116,7 @@ export const TEST_KEYS = new Map([
 
 /** The real Express app over a test stack, authenticated with TEST_KEYS. */
 export function createTestApp(stack: TestStack, health: () => Promise<void> = async () => undefined) {
-  return createApp({ logger: silentLogger, auth: new ApiKeyAuthenticator(TEST_KEYS), bulks: stack.bulks, control: stack.control, health });
+  return createApp({ logger: silentLogger, auth: new ApiKeyAuthenticator(TEST_KEYS), bulks: stack.bulks, control: stack.control, reports: stack.repo, health });
 }
 
 /** Polls until `check` returns a value that is not undefined/false, or fails after `timeoutMs`. */

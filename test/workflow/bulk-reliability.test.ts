@@ -48,6 +48,8 @@ describe('a batch retried after a crash', () => {
     stack = await createTestStack(env, {
       provider: (sim) => new CrashAfterSubmit(sim, 2),
       simulator: { deliveryDelayMs: 600_000 },
+      // Reports never come in time here: after validity the bulk closes with EXPIRED_DLR_UNKNOWN.
+      tuning: { reportWaitMs: 1000 },
     });
   });
   afterAll(() => stack.close());
@@ -57,7 +59,9 @@ describe('a batch retried after a crash', () => {
     await stack.bulks.createBulk({
       accountId: 'acme',
       bulkId: 'crash',
-      messages: [{ text: 'Crash test', flash: false, intermediateReport: false, destinations: numbers(250) }],
+      messages: [
+        { text: 'Crash test', flash: false, intermediateReport: false, validityPeriodMinutes: 5, destinations: numbers(250) },
+      ],
     });
     const handle = stack.client.workflow.getHandle(bulkWorkflowId('acme', 'crash'));
     const counts = await handle.result();

@@ -1,0 +1,101 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DateTime } from 'luxon';
+import { bulkWorkflowId, type CreateBulkCommand } from '../../core/bulk-service';
+import { WEEKDAYS } from '../../domain/delivery-window';
+import { setStatusUpdate } from '../../workflows/definitions';
+import { startReceiver } from '../helpers/receiver';
+import { createTestStack, type TestStack } from '../helpers/stack';
+import { createTimeSkippingEnv } from '../helpers/temporal';
+
+const HOUR = 3_600_000;
+
+let env: TestWorkflowEnvironment;
+let stack: TestStack;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  stack = await createTestStack(env);
+  receiver = await startReceiver();
+}, 120_000);
+
+afterAll(async () => {
+  await receiver?.close();
+  await stack?.close();
+  await env?.teardown();
+});
+
+let counter = 0;
+type Msg = CreateBulkCommand['messages'][number];
+const msg = (extra: Partial<Msg>): Msg => ({
+  text: 'Hi',
+  flash: false,
+  intermediateReport: false,
+  destinations: [{ to: String(41793070000 + ++counter), messageId: `rep-${counter}` }],
+  notifyUrl: receiver.url,
+  ...extra,
+});
+
+async function run(bulkId: string, messages: Msg[], afterStart?: (h: ReturnType<typeof handleOf>) => Promise<void>) {
+  stack.clock.now = await env.currentTimeMs();
+  await stack.bulks.createBulk({ accountId: 'acme', bulkId, messages });
+  const handle = handleOf(bulkId);
+  await afterStart?.(handle);
+  return { handle, counts: await handle.result() };
+}
+const handleOf = (bulkId: string) => stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId));
+
+test('a receiver that never answers 2xx is retried with backoff for the retry period, then abandoned', async () => {
+  receiver.setAnswer(() => 500);
+  // The retry period is configurable (REPORT_RETRY_HOURS, default 48); 6 hours keeps this test short.
+  const sixHours = await createTestStack(env, { reportRetryMs: 6 * HOUR });
+  try {
+    const start = await env.currentTimeMs();
+    sixHours.clock.now = start;
+    await sixHours.bulks.createBulk({ accountId: 'acme', bulkId: 'push-forever-down', messages: [msg({})] });
+    const handle = sixHours.client.workflow.getHandle(bulkWorkflowId('acme', 'push-forever-down'));
+    await handle.result();
+    const closed = (await handle.describe()).closeTime!.getTime();
+    expect(closed - start).toBeGreaterThanOrEqual(6 * HOUR);
+    expect(closed - start).toBeLessThan(7 * HOUR);
+    const rows = await sixHours.db.selectFrom('reports').selectAll().where('bulk_id', '=', 'push-forever-down').execute();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.gave_up_at).not.toBeNull();
+    expect(rows[0]!.delivered_at).toBeNull();
+    // 1 s, 2 s, 4 s … capped at 10 minutes: some 45 attempts in 6 h, each a real HTTP request.
+    expect(rows[0]!.attempts).toBeGreaterThan(30);
+    expect(receiver.requests.filter((r) => r.body.includes('push-forever-down')).length).toBe(rows[0]!.attempts + 1);
+  } finally {
+    receiver.setAnswer(() => 200);
+    await sixHours.close();
+  }
+});
+
+test('messages that expire unsent are reported EXPIRED_EXPIRED to the notifyUrl', async () => {
+  receiver.requests.length = 0;
+  const now = await env.currentTimeMs();
+  // A window only on the weekday three days after the send time: validity (30 min) ends long before it opens.
+  const closedDay = WEEKDAYS[(DateTime.fromMillis(now + HOUR, { zone: 'utc' }).weekday + 2) % 7]!;
+  const { counts } = await run('push-expired', [msg({ sendAt: now + HOUR, validityPeriodMinutes: 30, window: { days: [closedDay] } })]);
+  expect(counts).toMatchObject({ sent: 0, expired: 1 });
+  const report = receiver.acceptedJsonReports().find((r) => r.bulkId === 'push-expired');
+  expect(report).toMatchObject({
+    status: { groupId: 4, groupName: 'EXPIRED', id: 15, name: 'EXPIRED_EXPIRED' },
+    error: { id: 0, name: 'NO_ERROR' },
+    sentAt: null,
+  });
+});
+
+test('a canceled bulk reports REJECTED_CANCELED to the notifyUrl', async () => {
+  receiver.requests.length = 0;
+  const now = await env.currentTimeMs();
+  await run('push-canceled', [msg({ sendAt: now + HOUR, callbackData: 'cb' })], async (h) => {
+    await h.executeUpdate(setStatusUpdate, { args: [{ status: 'CANCELED' }] });
+  });
+  const report = receiver.acceptedJsonReports().find((r) => r.bulkId === 'push-canceled');
+  expect(report).toMatchObject({
+    callbackData: 'cb',
+    status: { groupName: 'REJECTED', name: 'REJECTED_CANCELED' },
+    sentAt: null,
+  });
+});
