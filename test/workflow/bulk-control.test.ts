@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bulkWorkflowId, type CreateBulkCommand } from '../../core/bulk-service';
 import { BulkStatusKey, SendAtKey } from '../../temporal/search-attributes';
@@ -13,7 +16,7 @@ import {
 } from '../../workflows/definitions';
 import { sendBatchCalls } from '../helpers/history';
 import { createTestStack, type TestStack } from '../helpers/stack';
-import { createTimeSkippingEnv } from '../helpers/temporal';
+import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -171,4 +174,15 @@ test('validity keeps running while paused: what expires during the pause is repo
   expect((await handle.query(bulkStatusQuery)).status).toBe('EXPIRED');
   const closed = (await handle.describe()).closeTime!.getTime();
   expect(closed).toBeGreaterThanOrEqual(now + 70 * MINUTE);
+});
+
+test('the histories of this suite replay deterministically with the current workflow code', async () => {
+  const bundle = await workflowBundle();
+  for (const bulkId of ['pause-resume', 'signals', 'cancel-pending', 'resched']) {
+    const history = await stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId)).fetchHistory();
+    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, history, bulkId)).resolves.toBeUndefined();
+    if (process.env.RECORD_HISTORIES) {
+      fs.writeFileSync(`test/histories/${bulkId}.pb`, temporal.api.history.v1.History.encode(history).finish());
+    }
+  }
 });
