@@ -1,25 +1,11 @@
 import request from 'supertest';
 import { bulkWorkflowId } from '../../core/bulk-service';
-import { createTestApp, createTestStack, eventually, type TestStack } from '../helpers/stack';
-import { startConnectedDevServer, type DevServerConnections } from '../helpers/temporal';
+import { devServerSuite, eventually } from '../helpers/stack';
 
-let temporal: DevServerConnections;
-let stack: TestStack;
-let app: ReturnType<typeof createTestApp>;
-
-beforeAll(async () => {
-  temporal = await startConnectedDevServer();
-  // A slow SMSC (60 ms per 100-message submit) and small batches: a bulk takes seconds to send.
-  stack = await createTestStack(temporal, {
-    simulator: { submitDelayMs: 60, deliveryDelayMs: 200 },
-    tuning: { batchSize: 300, concurrency: 2 },
-  });
-  app = createTestApp(stack);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.close();
-  await temporal?.close();
+// A slow SMSC (60 ms per 100-message submit) and small batches: a bulk takes seconds to send.
+const suite = devServerSuite({
+  simulator: { submitDelayMs: 60, deliveryDelayMs: 200 },
+  tuning: { batchSize: 300, concurrency: 2 },
 });
 
 const AUTH = 'App acme-secret-key-1';
@@ -27,36 +13,36 @@ let counter = 0;
 const destinations = (n: number) => Array.from({ length: n }, () => ({ to: String(41793050000 + ++counter) }));
 
 async function send(bulkId: string, body: object) {
-  await request(app).post('/sms/2/text/advanced').set('Authorization', AUTH).send({ bulkId, ...body }).expect(200);
+  await request(suite.app).post('/sms/2/text/advanced').set('Authorization', AUTH).send({ bulkId, ...body }).expect(200);
 }
 
 const later = () => new Date(Date.now() + 3_600_000).toISOString();
 
 test('GET and PUT /sms/1/bulks read and move the send time, with or without a trailing slash', async () => {
   await send('api-resched', { messages: [{ destinations: destinations(1), text: 'x', sendAt: later() }] });
-  const got = await request(app).get('/sms/1/bulks?bulkId=api-resched').set('Authorization', AUTH).expect(200);
+  const got = await request(suite.app).get('/sms/1/bulks?bulkId=api-resched').set('Authorization', AUTH).expect(200);
   expect(got.body.bulkId).toBe('api-resched');
   expect(got.body.sendAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/);
 
   const target = '2099-01-01T10:00:00.000+01:00';
-  const put = await request(app)
+  const put = await request(suite.app)
     .put('/sms/1/bulks/?bulkId=api-resched')
     .set('Authorization', AUTH)
     .send({ sendAt: '2030-07-07T17:00:00.000+01:00' })
     .expect(200);
   expect(put.body).toEqual({ bulkId: 'api-resched', sendAt: '2030-07-07T16:00:00.000+00:00' });
   // More than 180 days ahead is fine for a reschedule in Infobip's rules; only the format is checked.
-  await request(app).put('/sms/1/bulks?bulkId=api-resched').set('Authorization', AUTH).send({ sendAt: target }).expect(200);
-  await request(app).put('/sms/1/bulks?bulkId=api-resched').set('Authorization', AUTH).send({ sendAt: 'soon' }).expect(400);
-  await request(app).put('/sms/1/bulks/status?bulkId=api-resched').set('Authorization', AUTH).send({ status: 'CANCELED' }).expect(200);
+  await request(suite.app).put('/sms/1/bulks?bulkId=api-resched').set('Authorization', AUTH).send({ sendAt: target }).expect(200);
+  await request(suite.app).put('/sms/1/bulks?bulkId=api-resched').set('Authorization', AUTH).send({ sendAt: 'soon' }).expect(400);
+  await request(suite.app).put('/sms/1/bulks/status?bulkId=api-resched').set('Authorization', AUTH).send({ status: 'CANCELED' }).expect(200);
 });
 
 test('status transitions through the API, CANCELLED accepted, CANCELED final with a clear 400', async () => {
   await send('api-status', { messages: [{ destinations: destinations(2), text: 'x', sendAt: later() }] });
   const status = (s: string) =>
-    request(app).put('/sms/1/bulks/status/?bulkId=api-status').set('Authorization', AUTH).send({ status: s });
+    request(suite.app).put('/sms/1/bulks/status/?bulkId=api-status').set('Authorization', AUTH).send({ status: s });
 
-  expect((await request(app).get('/sms/1/bulks/status?bulkId=api-status').set('Authorization', AUTH)).body).toEqual({
+  expect((await request(suite.app).get('/sms/1/bulks/status?bulkId=api-status').set('Authorization', AUTH)).body).toEqual({
     bulkId: 'api-status',
     status: 'PENDING',
   });
@@ -65,7 +51,7 @@ test('status transitions through the API, CANCELLED accepted, CANCELED final wit
   expect((await status('CANCELLED').expect(200)).body).toEqual({ bulkId: 'api-status', status: 'CANCELED' });
   const refused = await status('PENDING').expect(400);
   expect(refused.body.requestError.serviceException.text).toMatch(/CANCELED/);
-  const resched = await request(app)
+  const resched = await request(suite.app)
     .put('/sms/1/bulks?bulkId=api-status')
     .set('Authorization', AUTH)
     .send({ sendAt: later() })
@@ -76,16 +62,16 @@ test('status transitions through the API, CANCELLED accepted, CANCELED final wit
 
 test('another account sees 404, and XML works for status', async () => {
   await send('api-scope', { messages: [{ destinations: destinations(1), text: 'x', sendAt: later() }] });
-  await request(app).get('/sms/1/bulks/status?bulkId=api-scope').set('Authorization', 'App globex-secret-key-2').expect(404);
-  await request(app)
+  await request(suite.app).get('/sms/1/bulks/status?bulkId=api-scope').set('Authorization', 'App globex-secret-key-2').expect(404);
+  await request(suite.app)
     .put('/sms/1/bulks/status?bulkId=api-scope')
     .set('Authorization', 'App globex-secret-key-2')
     .send({ status: 'CANCELED' })
     .expect(404);
-  await request(app).get('/sms/1/bulks/status?bulkId=nope').set('Authorization', AUTH).expect(404);
-  await request(app).get('/sms/1/bulks/status').set('Authorization', AUTH).expect(400);
+  await request(suite.app).get('/sms/1/bulks/status?bulkId=nope').set('Authorization', AUTH).expect(404);
+  await request(suite.app).get('/sms/1/bulks/status').set('Authorization', AUTH).expect(400);
 
-  const xml = await request(app)
+  const xml = await request(suite.app)
     .put('/sms/1/bulks/status?bulkId=api-scope')
     .set('Authorization', AUTH)
     .set('Content-Type', 'application/xml')
@@ -93,40 +79,40 @@ test('another account sees 404, and XML works for status', async () => {
     .expect(200)
     .expect('Content-Type', /xml/);
   expect(xml.text).toContain('<bulkStatusResponse><bulkId>api-scope</bulkId><status>PAUSED</status></bulkStatusResponse>');
-  await request(app).put('/sms/1/bulks/status?bulkId=api-scope').set('Authorization', AUTH).send({ status: 'CANCELED' }).expect(200);
+  await request(suite.app).put('/sms/1/bulks/status?bulkId=api-scope').set('Authorization', AUTH).send({ status: 'CANCELED' }).expect(200);
 });
 
 test('pause mid-send: no submit after the acknowledgment; resume sends the rest exactly once', async () => {
   await send('mid-pause', { messages: [{ destinations: destinations(3000), text: 'Mid-send' }] });
   const refs = (ids: string[]) => ids.map((id) => `acme:${id}`);
-  await eventually(async () => stack.simulator.acceptedCount > 0 || undefined, 20_000);
+  await eventually(async () => suite.stack.simulator.acceptedCount > 0 || undefined, 20_000);
 
-  await request(app).put('/sms/1/bulks/status?bulkId=mid-pause').set('Authorization', AUTH).send({ status: 'PAUSED' }).expect(200);
-  const atAck = stack.simulator.submitAttempts.size;
+  await request(suite.app).put('/sms/1/bulks/status?bulkId=mid-pause').set('Authorization', AUTH).send({ status: 'PAUSED' }).expect(200);
+  const atAck = suite.stack.simulator.submitAttempts.size;
   expect(atAck).toBeGreaterThan(0);
   expect(atAck).toBeLessThan(3000);
   await new Promise((r) => setTimeout(r, 1500));
-  expect(stack.simulator.submitAttempts.size).toBe(atAck);
+  expect(suite.stack.simulator.submitAttempts.size).toBe(atAck);
 
-  await request(app).put('/sms/1/bulks/status?bulkId=mid-pause').set('Authorization', AUTH).send({ status: 'PENDING' }).expect(200);
-  const counts = await temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'mid-pause')).result();
+  await request(suite.app).put('/sms/1/bulks/status?bulkId=mid-pause').set('Authorization', AUTH).send({ status: 'PENDING' }).expect(200);
+  const counts = await suite.temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'mid-pause')).result();
   expect(counts).toMatchObject({ total: 3000, sent: 3000 });
-  const rows = await stack.repo.listBulkMessages('acme', 'mid-pause');
-  for (const ref of refs(rows.map((r) => r.message_id))) expect(stack.simulator.submitAttempts.get(ref)).toBe(1);
+  const rows = await suite.stack.repo.listBulkMessages('acme', 'mid-pause');
+  for (const ref of refs(rows.map((r) => r.message_id))) expect(suite.stack.simulator.submitAttempts.get(ref)).toBe(1);
   expect(rows.every((r) => r.state === 'SUBMITTED' || r.state === 'FINAL')).toBe(true);
 });
 
 test('cancel mid-send: nothing more is submitted and the rest is REJECTED_CANCELED', async () => {
   await send('mid-cancel', { messages: [{ destinations: destinations(3000), text: 'Mid-send' }] });
-  const before = stack.simulator.submitAttempts.size;
-  await eventually(async () => stack.simulator.submitAttempts.size > before || undefined, 20_000);
-  await request(app).put('/sms/1/bulks/status?bulkId=mid-cancel').set('Authorization', AUTH).send({ status: 'CANCELED' }).expect(200);
-  const atAck = stack.simulator.submitAttempts.size;
-  const counts = await temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'mid-cancel')).result();
-  expect(stack.simulator.submitAttempts.size).toBe(atAck);
+  const before = suite.stack.simulator.submitAttempts.size;
+  await eventually(async () => suite.stack.simulator.submitAttempts.size > before || undefined, 20_000);
+  await request(suite.app).put('/sms/1/bulks/status?bulkId=mid-cancel').set('Authorization', AUTH).send({ status: 'CANCELED' }).expect(200);
+  const atAck = suite.stack.simulator.submitAttempts.size;
+  const counts = await suite.temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'mid-cancel')).result();
+  expect(suite.stack.simulator.submitAttempts.size).toBe(atAck);
   expect(counts.sent + counts.canceled).toBe(3000);
   expect(counts.canceled).toBeGreaterThan(0);
-  const rows = await stack.repo.listBulkMessages('acme', 'mid-cancel');
+  const rows = await suite.stack.repo.listBulkMessages('acme', 'mid-cancel');
   expect(rows.filter((r) => r.status_name === 'REJECTED_CANCELED')).toHaveLength(counts.canceled);
   expect(rows.filter((r) => r.submitted_at !== null && r.status_name !== 'REJECTED_CANCELED')).toHaveLength(counts.sent);
 });

@@ -1,30 +1,16 @@
 import { XMLParser } from 'fast-xml-parser';
 import request from 'supertest';
 import { bulkWorkflowId } from '../../core/bulk-service';
-import { createTestApp, createTestStack, type TestStack } from '../helpers/stack';
-import { startConnectedDevServer, type DevServerConnections } from '../helpers/temporal';
+import { devServerSuite } from '../helpers/stack';
 
-let temporal: DevServerConnections;
-let stack: TestStack;
-let app: ReturnType<typeof createTestApp>;
-
-beforeAll(async () => {
-  temporal = await startConnectedDevServer();
-  stack = await createTestStack(temporal);
-  app = createTestApp(stack);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.close();
-  await temporal?.close();
-});
+const suite = devServerSuite();
 
 const AUTH = 'App acme-secret-key-1';
-const post = () => request(app).post('/sms/2/text/advanced').set('Authorization', AUTH);
+const post = () => request(suite.app).post('/sms/2/text/advanced').set('Authorization', AUTH);
 const valid = () => ({ messages: [{ from: 'InfoSMS', destinations: [{ to: '41793026727' }], text: 'Hi' }] });
 
 async function storedBulkCount(): Promise<number> {
-  const row = await stack.db.selectFrom('bulks').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const row = await suite.stack.db.selectFrom('bulks').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -78,15 +64,15 @@ describe('every validation rule answers 400 with field errors and stores nothing
 test('a bulkId the account already used is refused and nothing is sent twice', async () => {
   const body = { ...valid(), bulkId: 'dup-1' };
   await post().send(body).expect(200);
-  await temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'dup-1')).result();
-  const accepted = stack.simulator.acceptedCount;
+  await suite.temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'dup-1')).result();
+  const accepted = suite.stack.simulator.acceptedCount;
 
   const res = await post().send(body).expect(409);
   expect(res.body.requestError.serviceException.text).toMatch(/dup-1 is already used/);
-  expect(stack.simulator.acceptedCount).toBe(accepted);
+  expect(suite.stack.simulator.acceptedCount).toBe(accepted);
 
   // Another account may use the same bulkId: ids are scoped per account.
-  await request(app).post('/sms/2/text/advanced').set('Authorization', 'App globex-secret-key-2').send(body).expect(200);
+  await request(suite.app).post('/sms/2/text/advanced').set('Authorization', 'App globex-secret-key-2').send(body).expect(200);
 });
 
 test('a messageId the account already used is refused', async () => {
@@ -113,8 +99,8 @@ test('a past sendAt is accepted and sent now; transliteration and smsCount apply
     })
     .expect(200);
   expect(res.body.messages[0]).toMatchObject({ to: '41793026727', smsCount: 1 });
-  await temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'translit')).result();
-  const [row] = await stack.repo.listBulkMessages('acme', 'translit');
+  await suite.temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'translit')).result();
+  const [row] = await suite.stack.repo.listBulkMessages('acme', 'translit');
   expect(row!.text).toBe('Artik Ulusal Dil Tanimlayicisi ile Türkce karakterli smslerinizi rahatlikla iletebilirsiniz.');
   expect(row!.validity_ends_at - row!.send_at).toBe(2880 * 60_000);
 });
@@ -154,7 +140,7 @@ describe('XML', () => {
 </request>`;
 
   test('an XML request gets an XML smsResponse, and the bulk is stored as sent', async () => {
-    const res = await request(app)
+    const res = await request(suite.app)
       .post('/sms/2/text/advanced')
       .set('Authorization', AUTH)
       .set('Content-Type', 'application/xml')
@@ -170,10 +156,10 @@ describe('XML', () => {
       messageId: 'XML-MSG-1',
       status: { groupId: '1', groupName: 'PENDING', id: '26', name: 'PENDING_ACCEPTED' },
     });
-    const rows = await stack.repo.listBulkMessages('acme', 'XML-BULK-1');
+    const rows = await suite.stack.repo.listBulkMessages('acme', 'XML-BULK-1');
     expect(rows.map((r) => r.text)).toEqual(['Hello & welcome', 'Hello & welcome', 'Scheduled']);
     expect(rows[0]!.validity_ends_at - rows[0]!.send_at).toBe(720 * 60_000);
-    await temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'XML-BULK-1')).result();
+    await suite.temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'XML-BULK-1')).result();
   });
 
   test('a JSON request with Accept: application/xml gets XML', async () => {
@@ -182,7 +168,7 @@ describe('XML', () => {
   });
 
   test('an invalid XML request gets an XML error body', async () => {
-    const res = await request(app)
+    const res = await request(suite.app)
       .post('/sms/2/text/advanced')
       .set('Authorization', AUTH)
       .set('Content-Type', 'application/xml')
@@ -193,7 +179,7 @@ describe('XML', () => {
   });
 
   test('malformed XML is refused', async () => {
-    const res = await request(app)
+    const res = await request(suite.app)
       .post('/sms/2/text/advanced')
       .set('Authorization', AUTH)
       .set('Content-Type', 'application/xml')

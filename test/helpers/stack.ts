@@ -15,7 +15,7 @@ import { SmsSimulator, type SimulatorOptions } from '../../providers/simulator';
 import type { SmsProvider } from '../../providers/types';
 import type { WorkflowTuning } from '../../workflows/definitions';
 import { createBulkWorker } from '../../worker/worker';
-import { workflowBundle } from './temporal';
+import { createTimeSkippingEnv, type DevServerConnections, startConnectedDevServer, workflowBundle } from './temporal';
 
 export const silentLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -128,4 +128,40 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+type StackOptions = Parameters<typeof createTestStack>[1];
+
+/**
+ * A suite on the time-skipping server: one environment and one stack per test file, set up before the first
+ * test and torn down after the last.
+ */
+export function timeSkippingSuite(options?: StackOptions) {
+  const suite = {} as { env: TestWorkflowEnvironment; stack: TestStack };
+  beforeAll(async () => {
+    suite.env = await createTimeSkippingEnv();
+    suite.stack = await createTestStack(suite.env, options);
+  }, 120_000);
+  afterAll(async () => {
+    await suite.stack?.close();
+    await suite.env?.teardown();
+  });
+  return suite;
+}
+
+/** A suite on a real dev server, with the Express app over the stack. */
+export function devServerSuite(options?: StackOptions) {
+  const suite = {} as { temporal: DevServerConnections; stack: TestStack; app: ReturnType<typeof createTestApp> };
+  beforeAll(async () => {
+    suite.temporal = await startConnectedDevServer();
+    suite.stack = await createTestStack(suite.temporal, options);
+    suite.app = createTestApp(suite.stack, async () => {
+      await suite.temporal.connection.workflowService.getSystemInfo({});
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await suite.stack?.close();
+    await suite.temporal?.close();
+  });
+  return suite;
 }

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bulkWorkflowId, type CreateBulkCommand } from '../../core/bulk-service';
 import { BulkStatusKey, SendAtKey } from '../../temporal/search-attributes';
 import {
@@ -15,24 +14,13 @@ import {
   setStatusUpdate,
 } from '../../workflows/definitions';
 import { sendBatchCalls } from '../helpers/history';
-import { createTestStack, type TestStack } from '../helpers/stack';
-import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal';
+import { timeSkippingSuite } from '../helpers/stack';
+import { workflowBundle } from '../helpers/temporal';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-let env: TestWorkflowEnvironment;
-let stack: TestStack;
-
-beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  stack = await createTestStack(env);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.close();
-  await env?.teardown();
-});
+const suite = timeSkippingSuite();
 
 let counter = 0;
 const numbers = (n: number) => Array.from({ length: n }, () => ({ to: String(41793040000 + ++counter) }));
@@ -40,24 +28,24 @@ type Msg = CreateBulkCommand['messages'][number];
 const msg = (extra: Partial<Msg> = {}): Msg => ({ text: 'Hi', flash: false, intermediateReport: false, destinations: numbers(2), ...extra });
 
 async function scheduled(bulkId: string, messages: Msg[]) {
-  stack.clock.now = await env.currentTimeMs();
-  await stack.bulks.createBulk({ accountId: 'acme', bulkId, messages });
-  return stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId));
+  suite.stack.clock.now = await suite.env.currentTimeMs();
+  await suite.stack.bulks.createBulk({ accountId: 'acme', bulkId, messages });
+  return suite.stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId));
 }
 
-const statusOf = async (bulkId: string) => (await stack.control.view('acme', bulkId)).status;
+const statusOf = async (bulkId: string) => (await suite.stack.control.view('acme', bulkId)).status;
 
 test('pause before the send time holds the bulk past it; resume sends it', async () => {
-  const now = await env.currentTimeMs();
+  const now = await suite.env.currentTimeMs();
   const handle = await scheduled('pause-resume', [msg({ sendAt: now + HOUR })]);
   await expect(handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PAUSED', by: 'acme' }] })).resolves.toEqual({
     bulkId: 'pause-resume',
     status: 'PAUSED',
   });
   expect((await handle.describe()).typedSearchAttributes.get(BulkStatusKey)).toBe('PAUSED');
-  await env.sleep(3 * HOUR);
+  await suite.env.sleep(3 * HOUR);
   expect(await statusOf('pause-resume')).toBe('PAUSED');
-  expect((await sendBatchCalls(stack.client, handle)).length).toBe(0);
+  expect((await sendBatchCalls(suite.stack.client, handle)).length).toBe(0);
 
   await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PENDING', by: 'acme' }] });
   const counts = await handle.result();
@@ -70,14 +58,14 @@ test('pause before the send time holds the bulk past it; resume sends it', async
 });
 
 test('cancel of a pending bulk: nothing is sent, every message ends REJECTED_CANCELED', async () => {
-  const now = await env.currentTimeMs();
+  const now = await suite.env.currentTimeMs();
   const handle = await scheduled('cancel-pending', [msg({ sendAt: now + HOUR })]);
   await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'CANCELED' }] });
   const counts = await handle.result();
   expect(counts).toMatchObject({ total: 2, sent: 0, canceled: 2 });
-  const rows = await stack.repo.listBulkMessages('acme', 'cancel-pending');
+  const rows = await suite.stack.repo.listBulkMessages('acme', 'cancel-pending');
   expect(rows.every((r) => r.status_name === 'REJECTED_CANCELED' && r.state === 'FINAL')).toBe(true);
-  expect((await stack.repo.getBulk('acme', 'cancel-pending'))?.status).toBe('CANCELED');
+  expect((await suite.stack.repo.getBulk('acme', 'cancel-pending'))?.status).toBe('CANCELED');
 });
 
 describe('refused transitions are rejected by the validator with the current status named', () => {
@@ -85,12 +73,12 @@ describe('refused transitions are rejected by the validator with the current sta
     ['PENDING', 'PENDING'],
     ['PAUSED then CANCELED', 'PAUSED'],
   ])('%s', async (name) => {
-    const now = await env.currentTimeMs();
+    const now = await suite.env.currentTimeMs();
     const handle = await scheduled(`refuse-${++counter}`, [msg({ sendAt: now + HOUR })]);
     if (name.startsWith('PAUSED')) {
       await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'CANCELED' }] });
       await handle.result();
-      await expect(stack.control.setStatus('acme', handle.workflowId.split(':')[2]!, 'PAUSED')).rejects.toThrow(/CANCELED/);
+      await expect(suite.stack.control.setStatus('acme', handle.workflowId.split(':')[2]!, 'PAUSED')).rejects.toThrow(/CANCELED/);
       return;
     }
     const err = await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PENDING' }] }).catch((e) => e);
@@ -105,7 +93,7 @@ describe('refused transitions are rejected by the validator with the current sta
 });
 
 test('reschedule moves the send time (and validity) of a pending bulk', async () => {
-  const now = await env.currentTimeMs();
+  const now = await suite.env.currentTimeMs();
   const handle = await scheduled('resched', [msg({ sendAt: now + HOUR, validityPeriodMinutes: 30 })]);
   const target = now + 5 * HOUR;
   await expect(handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: target }] })).resolves.toEqual({
@@ -115,33 +103,33 @@ test('reschedule moves the send time (and validity) of a pending bulk', async ()
   expect((await handle.describe()).typedSearchAttributes.get(SendAtKey)?.getTime()).toBe(target);
   const counts = await handle.result();
   expect(counts).toMatchObject({ sent: 2, expired: 0 });
-  const [call] = await sendBatchCalls(stack.client, handle);
+  const [call] = await sendBatchCalls(suite.stack.client, handle);
   expect(call!.at).toBeGreaterThanOrEqual(target);
   expect(call!.at).toBeLessThan(target + MINUTE);
 });
 
 test('reschedule to the past sends now', async () => {
-  const now = await env.currentTimeMs();
+  const now = await suite.env.currentTimeMs();
   const handle = await scheduled('resched-past', [msg({ sendAt: now + 10 * HOUR })]);
   const applied = await handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: now - HOUR }] });
   expect(applied.sendAt).toBeGreaterThanOrEqual(now);
   await handle.result();
-  const [call] = await sendBatchCalls(stack.client, handle);
+  const [call] = await sendBatchCalls(suite.stack.client, handle);
   expect(call!.at - now).toBeLessThan(MINUTE);
 });
 
 test('a bulk whose messages have different send times cannot be rescheduled as one', async () => {
-  const now = await env.currentTimeMs();
+  const now = await suite.env.currentTimeMs();
   const handle = await scheduled('multi', [msg({ sendAt: now + HOUR }), msg({ sendAt: now + 2 * HOUR })]);
   await expect(handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: now + 3 * HOUR }] })).rejects.toThrow(
     WorkflowUpdateFailedError,
   );
-  await expect(stack.control.reschedule('acme', 'multi', now + 3 * HOUR)).rejects.toThrow(/different send times/);
+  await expect(suite.stack.control.reschedule('acme', 'multi', now + 3 * HOUR)).rejects.toThrow(/different send times/);
   await handle.result();
 });
 
 test('operators steer with signals: pause, resume, reschedule (ISO string), cancel', async () => {
-  const now = await env.currentTimeMs();
+  const now = await suite.env.currentTimeMs();
   const handle = await scheduled('signals', [msg({ sendAt: now + HOUR })]);
   await handle.signal(pauseSignal, { by: 'ops-alice' });
   await handle.signal(rescheduleSignal, { sendAt: new Date(now + 4 * HOUR).toISOString(), by: 'ops-alice' });
@@ -164,12 +152,12 @@ test('operators steer with signals: pause, resume, reschedule (ISO string), canc
 });
 
 test('validity keeps running while paused: what expires during the pause is reported EXPIRED', async () => {
-  const now = await env.currentTimeMs();
+  const now = await suite.env.currentTimeMs();
   const handle = await scheduled('pause-expire', [msg({ sendAt: now + 10 * MINUTE, validityPeriodMinutes: 60 })]);
   await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PAUSED' }] });
   const counts = await handle.result();
   expect(counts).toMatchObject({ sent: 0, expired: 2 });
-  const rows = await stack.repo.listBulkMessages('acme', 'pause-expire');
+  const rows = await suite.stack.repo.listBulkMessages('acme', 'pause-expire');
   expect(rows.map((r) => r.status_name)).toEqual(['EXPIRED_EXPIRED', 'EXPIRED_EXPIRED']);
   expect((await handle.query(bulkStatusQuery)).status).toBe('EXPIRED');
   const closed = (await handle.describe()).closeTime!.getTime();
@@ -179,7 +167,7 @@ test('validity keeps running while paused: what expires during the pause is repo
 test('the histories of this suite replay deterministically with the current workflow code', async () => {
   const bundle = await workflowBundle();
   for (const bulkId of ['pause-resume', 'signals', 'cancel-pending', 'resched']) {
-    const history = await stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId)).fetchHistory();
+    const history = await suite.stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId)).fetchHistory();
     await expect(Worker.runReplayHistory({ workflowBundle: bundle }, history, bulkId)).resolves.toBeUndefined();
     if (process.env.RECORD_HISTORIES) {
       fs.writeFileSync(`test/histories/${bulkId}.pb`, temporal.api.history.v1.History.encode(history).finish());

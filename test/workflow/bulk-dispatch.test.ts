@@ -1,27 +1,14 @@
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DateTime } from 'luxon';
 import { bulkWorkflowId, type CreateBulkCommand } from '../../core/bulk-service';
 import type { DeliveryWindow } from '../../domain/delivery-window';
 import { sendBatchCalls } from '../helpers/history';
-import { createTestStack, type TestStack } from '../helpers/stack';
-import { createTimeSkippingEnv } from '../helpers/temporal';
+import { timeSkippingSuite } from '../helpers/stack';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-let env: TestWorkflowEnvironment;
-let stack: TestStack;
-
-beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  stack = await createTestStack(env);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.close();
-  await env?.teardown();
-});
+const suite = timeSkippingSuite();
 
 type Msg = CreateBulkCommand['messages'][number];
 const numbers = (n: number, base = 41793026700) => Array.from({ length: n }, (_, i) => ({ to: String(base + i) }));
@@ -35,8 +22,8 @@ const msg = (extra: Partial<Msg>): Msg => ({
 
 /** Workflow time now, and BulkService told to use it (time-skipping moves the server clock ahead of ours). */
 async function workflowNow(): Promise<number> {
-  stack.clock.now = await env.currentTimeMs();
-  return stack.clock.now;
+  suite.stack.clock.now = await suite.env.currentTimeMs();
+  return suite.stack.clock.now;
 }
 
 /** The next instant with the given UTC weekday (1 = Monday … 7 = Sunday) and time of day, after `from`. */
@@ -47,10 +34,10 @@ function nextUtc(from: number, weekday: number, hour: number, minute = 0): numbe
 }
 
 async function runBulk(bulkId: string, messages: Msg[], extra: Partial<CreateBulkCommand> = {}) {
-  await stack.bulks.createBulk({ accountId: 'acme', bulkId, messages, ...extra });
-  const handle = stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId));
+  await suite.stack.bulks.createBulk({ accountId: 'acme', bulkId, messages, ...extra });
+  const handle = suite.stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId));
   const counts = await handle.result();
-  return { handle, counts, calls: await sendBatchCalls(stack.client, handle) };
+  return { handle, counts, calls: await sendBatchCalls(suite.stack.client, handle) };
 }
 
 const weekdays: DeliveryWindow = {
@@ -95,22 +82,22 @@ test('validity ending while the window is closed expires the messages and sends 
   ]);
   expect(counts).toMatchObject({ total: 3, sent: 0, expired: 3 });
   expect(calls).toHaveLength(0);
-  const rows = await stack.repo.listBulkMessages('acme', 'expire-waiting');
+  const rows = await suite.stack.repo.listBulkMessages('acme', 'expire-waiting');
   expect(rows.map((r) => r.status_name)).toEqual(['EXPIRED_EXPIRED', 'EXPIRED_EXPIRED', 'EXPIRED_EXPIRED']);
   expect(rows.every((r) => r.state === 'FINAL' && r.submitted_at === null)).toBe(true);
-  expect((await stack.repo.getBulk('acme', 'expire-waiting'))?.status).toBe('EXPIRED');
+  expect((await suite.stack.repo.getBulk('acme', 'expire-waiting'))?.status).toBe('EXPIRED');
 });
 
 test('validityPeriod 5000 is lowered to 2880 minutes (48 h)', async () => {
   const now = await workflowNow();
-  await stack.bulks.createBulk({
+  await suite.stack.bulks.createBulk({
     accountId: 'acme',
     bulkId: 'validity-cap',
     messages: [msg({ sendAt: now + HOUR, validityPeriodMinutes: 5000 })],
   });
-  const [row] = await stack.repo.listBulkMessages('acme', 'validity-cap');
+  const [row] = await suite.stack.repo.listBulkMessages('acme', 'validity-cap');
   expect(row!.validity_ends_at - row!.send_at).toBe(2880 * MINUTE);
-  await stack.client.workflow.getHandle(bulkWorkflowId('acme', 'validity-cap')).result();
+  await suite.stack.client.workflow.getHandle(bulkWorkflowId('acme', 'validity-cap')).result();
 });
 
 test('two messages of one bulk keep their own sendAt', async () => {

@@ -1,39 +1,26 @@
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bulkWorkflowId } from '../../core/bulk-service';
 import { bulkStatusQuery } from '../../workflows/definitions';
-import { createTestStack, type TestStack } from '../helpers/stack';
-import { createTimeSkippingEnv } from '../helpers/temporal';
+import { timeSkippingSuite } from '../helpers/stack';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-let env: TestWorkflowEnvironment;
-let stack: TestStack;
-
-beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  stack = await createTestStack(env);
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.close();
-  await env?.teardown();
-});
+const suite = timeSkippingSuite();
 
 async function useWorkflowClock(): Promise<number> {
-  stack.clock.now = await env.currentTimeMs();
-  return stack.clock.now;
+  suite.stack.clock.now = await suite.env.currentTimeMs();
+  return suite.stack.clock.now;
 }
 
 function handleOf(bulkId: string) {
-  return stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId));
+  return suite.stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId));
 }
 
 test('a bulk scheduled two days ahead sleeps durably and sends on time, in seconds of wall time', async () => {
   const start = await useWorkflowClock();
   const sendAt = start + 2 * DAY;
   const wallStart = Date.now();
-  await stack.bulks.createBulk({
+  await suite.stack.bulks.createBulk({
     accountId: 'acme',
     bulkId: 'two-days',
     messages: [
@@ -44,7 +31,7 @@ test('a bulk scheduled two days ahead sleeps durably and sends on time, in secon
   const handle = handleOf('two-days');
   const pending = await handle.query(bulkStatusQuery);
   expect(pending.status).toBe('PENDING');
-  expect(stack.simulator.acceptedCount).toBe(0);
+  expect(suite.stack.simulator.acceptedCount).toBe(0);
 
   const counts = await handle.result();
   expect(counts).toMatchObject({ total: 1, sent: 1, expired: 0 });
@@ -53,9 +40,9 @@ test('a bulk scheduled two days ahead sleeps durably and sends on time, in secon
   expect(finishedAt - start).toBeLessThan(2 * DAY + HOUR);
   expect(Date.now() - wallStart).toBeLessThan(30_000);
 
-  const message = await stack.repo.getMessage('acme', 'm-2d');
+  const message = await suite.stack.repo.getMessage('acme', 'm-2d');
   expect(message?.state).not.toBe('QUEUED');
   expect(message?.submitted_at).not.toBeNull();
-  expect(stack.simulator.hasAccepted('acme:m-2d')).toBe(true);
-  expect((await stack.repo.getBulk('acme', 'two-days'))?.status).toBe('FINISHED');
+  expect(suite.stack.simulator.hasAccepted('acme:m-2d')).toBe(true);
+  expect((await suite.stack.repo.getBulk('acme', 'two-days'))?.status).toBe('FINISHED');
 });
