@@ -59,7 +59,7 @@ export interface SendBatchResult {
 
 /** Messages handed to the provider per call: small enough that a heartbeat (and a cancel) lands between them. */
 export const SUBMIT_CHUNK = 100;
-const RECORD_EVERY = 500;
+const RECORD_EVERY = 1000;
 
 export function createActivities({
   repo,
@@ -148,8 +148,9 @@ export function createActivities({
       // Outcomes are written every RECORD_EVERY messages rather than per chunk: until written, the messages stay
       // SUBMITTING, which a retry resolves by lookup, so fewer writes cost nothing in safety.
       let unrecorded: Parameters<Repository['recordSubmitResults']>[1] = [];
+      const intermediateWanted = toSend.some((r) => r.intermediate_report === 1);
       const flush = async () => {
-        await repo.recordSubmitResults(accountId, unrecorded, Date.now());
+        await repo.recordSubmitResults(accountId, unrecorded, Date.now(), undefined, intermediateWanted);
         unrecorded = [];
       };
       try {

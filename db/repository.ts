@@ -34,7 +34,10 @@ export interface LogFilter {
   limit: number;
 }
 
-export type DispatchRow = Pick<MessageRow, 'message_id' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state'>;
+export type DispatchRow = Pick<
+  MessageRow,
+  'message_id' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state' | 'intermediate_report'
+>;
 
 /** Rows per INSERT statement: under SQLite's default limit of 32766 bound parameters (24 columns a row). */
 const INSERT_CHUNK = 500;
@@ -185,7 +188,7 @@ export class Repository {
   ): Promise<DispatchRow[]> {
     return this.db
       .selectFrom('messages')
-      .select(['message_id', 'to_number', 'from_addr', 'text', 'flash', 'state'])
+      .select(['message_id', 'to_number', 'from_addr', 'text', 'flash', 'state', 'intermediate_report'])
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
       .where('group_index', '=', groupIndex)
@@ -252,6 +255,8 @@ export class Repository {
     now: number,
     /** Re-stamps the rows as this batch's (used for in-doubt rows a batch recovers from an earlier one). */
     batch?: string,
+    /** False when the caller knows no message here asked for intermediate reports: saves a statement. */
+    intermediateWanted = true,
   ): Promise<void> {
     if (results.length === 0) return;
     const accepted = results.filter((r) => r.accepted);
@@ -292,7 +297,7 @@ export class Repository {
     if (refused.length > 0) {
       await queueReports(this.db, true, now, (q) => q.where('account_id', '=', accountId).where('message_id', 'in', refused));
     }
-    if (accepted.length > 0) {
+    if (accepted.length > 0 && intermediateWanted) {
       await queueReports(this.db, false, now, (q) =>
         q
           .where('account_id', '=', accountId)
