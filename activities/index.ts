@@ -1,6 +1,6 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { Logger } from '../config/logger';
-import { toXml } from '../api/content';
+import { toXml } from '../core/xml';
 import { CallbackGuard } from '../core/callback-guard';
 import { signBody, toInfobipReport } from '../core/reports';
 import type { DispatchRow, ReportRow, Repository } from '../db/repository';
