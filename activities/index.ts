@@ -19,13 +19,17 @@ export interface ActivityDeps {
 
 export interface DeliverReportsResult {
   pushed: number;
-  failed: number;
+  /** Pushes that failed this time and wait for a retry. */
+  pushFailed: number;
   abandoned: number;
   /** Pushes still owed, and the earliest time one may be retried. */
   pending: number;
   nextAttemptAt: number | null;
   /** Messages of the bulk still waiting for a final status. */
   notFinal: number;
+  /** Messages delivered to the handset, and messages that failed (undeliverable or refused), so far. */
+  delivered: number;
+  failed: number;
 }
 
 /** Infobip sends at most 100 reports per request. */
@@ -214,7 +218,16 @@ export function createActivities({
      */
     async deliverReports(input: { accountId: string; bulkId: string; now: number }): Promise<DeliverReportsResult> {
       const { accountId, bulkId, now } = input;
-      const result: DeliverReportsResult = { pushed: 0, failed: 0, abandoned: 0, pending: 0, nextAttemptAt: null, notFinal: 0 };
+      const result: DeliverReportsResult = {
+        pushed: 0,
+        pushFailed: 0,
+        abandoned: 0,
+        pending: 0,
+        nextAttemptAt: null,
+        notFinal: 0,
+        delivered: 0,
+        failed: 0,
+      };
       const secret = webhookSecrets.get(accountId);
       for (;;) {
         const due = await repo.duePushes(accountId, bulkId, now, 1000);
@@ -239,15 +252,16 @@ export function createActivities({
             const retry = chunk.filter((r) => !expired.includes(r));
             await repo.markPushAbandoned(expired.map((r) => r.id), now);
             for (const r of retry) await repo.markPushFailed([r.id], now + pushBackoffMs(r.attempts));
-            result.failed += retry.length;
+            result.pushFailed += retry.length;
             result.abandoned += expired.length;
             if (expired.length > 0) logger.error({ accountId, bulkId, reports: expired.length }, 'report pushes abandoned');
           }
         }
-        if (result.failed > 0) break;
+        if (result.pushFailed > 0) break;
       }
       const { pending, nextAttemptAt } = await repo.pendingPushes(accountId, bulkId);
-      return { ...result, pending, nextAttemptAt, notFinal: await repo.countNotFinal(accountId, bulkId) };
+      const outcomes = await repo.deliveryOutcomes(accountId, bulkId);
+      return { ...result, pending, nextAttemptAt, notFinal: await repo.countNotFinal(accountId, bulkId), ...outcomes };
     },
 
     /** Submitted messages whose report never came within the wait after validity: EXPIRED_DLR_UNKNOWN. */

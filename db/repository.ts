@@ -390,6 +390,23 @@ export class Repository {
     return Number(res.numUpdatedRows);
   }
 
+  /** Final outcomes so far: delivered to the handset, and failed (undeliverable, or refused other than canceled). */
+  async deliveryOutcomes(accountId: string, bulkId: string): Promise<{ delivered: number; failed: number }> {
+    const row = await this.db
+      .selectFrom('messages')
+      .select([
+        sql<number>`sum(case when status_name = 'DELIVERED_TO_HANDSET' then 1 else 0 end)`.as('delivered'),
+        sql<number>`sum(case when status_name like 'UNDELIVERABLE%' or (status_name like 'REJECTED%' and status_name <> 'REJECTED_CANCELED') then 1 else 0 end)`.as(
+          'failed',
+        ),
+      ])
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('state', '=', 'FINAL')
+      .executeTakeFirstOrThrow();
+    return { delivered: Number(row.delivered ?? 0), failed: Number(row.failed ?? 0) };
+  }
+
   async countNotFinal(accountId: string, bulkId: string): Promise<number> {
     const row = await this.db
       .selectFrom('messages')

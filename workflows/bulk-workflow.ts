@@ -126,6 +126,8 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     rejected: 0,
     expired: 0,
     canceled: 0,
+    delivered: 0,
+    failed: 0,
   };
   let sendLog = carried?.sendLog ?? [];
   let status: BulkStatus = carried?.status ?? 'PENDING';
@@ -383,6 +385,8 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   let idleMs = 1000;
   for (;;) {
     const r = await deliverReports({ accountId, bulkId, now: Date.now() });
+    counts.delivered = r.delivered;
+    counts.failed = r.failed;
     if (r.notFinal === 0 && r.pending === 0) break;
     if (r.notFinal > 0 && Date.now() >= reportDeadline) {
       counts.expired += await expireUnreported({ accountId, bulkId, now: Date.now() });

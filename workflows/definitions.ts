@@ -28,10 +28,15 @@ export interface ScheduleGroup {
 
 export interface BulkCounts {
   total: number;
+  /** Accepted by the provider. */
   sent: number;
+  /** Refused by the provider at submit. */
   rejected: number;
   expired: number;
   canceled: number;
+  /** From delivery reports; brought up to date while the bulk awaits its reports. */
+  delivered: number;
+  failed: number;
 }
 
 export interface BulkWorkflowInput {

@@ -116,3 +116,17 @@ test('cancel mid-send: nothing more is submitted and the rest is REJECTED_CANCEL
   expect(rows.filter((r) => r.status_name === 'REJECTED_CANCELED')).toHaveLength(counts.canceled);
   expect(rows.filter((r) => r.submitted_at !== null && r.status_name !== 'REJECTED_CANCELED')).toHaveLength(counts.sent);
 });
+
+test('a pause racing the send time: whichever wins, nothing is submitted after the acknowledgment', async () => {
+  const sendAt = new Date(Date.now() + 400).toISOString();
+  await send('race', { messages: [{ destinations: destinations(600), text: 'Race', sendAt }] });
+  await new Promise((r) => setTimeout(r, 380));
+  await request(suite.app).put('/sms/1/bulks/status?bulkId=race').set('Authorization', AUTH).send({ status: 'PAUSED' }).expect(200);
+  const atAck = suite.stack.simulator.submitAttempts.size;
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(suite.stack.simulator.submitAttempts.size).toBe(atAck);
+  expect((await suite.stack.control.view('acme', 'race')).status).toBe('PAUSED');
+  await request(suite.app).put('/sms/1/bulks/status?bulkId=race').set('Authorization', AUTH).send({ status: 'PENDING' }).expect(200);
+  const counts = await suite.temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'race')).result();
+  expect(counts).toMatchObject({ total: 600, sent: 600 });
+});

@@ -30,7 +30,7 @@ test('an authenticated advanced send starts one workflow that submits to the sim
   });
 
   const handle = suite.temporal.client.workflow.getHandle(bulkWorkflowId('acme', 'slice-1'));
-  await expect(handle.result()).resolves.toMatchObject({ total: 1, sent: 1 });
+  await expect(handle.result()).resolves.toMatchObject({ total: 1, sent: 1, delivered: 1, failed: 0 });
   expect(suite.stack.simulator.hasAccepted('acme:slice-msg-1')).toBe(true);
 
   const { typedSearchAttributes } = await handle.describe();
