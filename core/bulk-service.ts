@@ -93,8 +93,10 @@ export class BulkService {
     }
 
     const guard = this.deps.callbackGuard ?? new CallbackGuard([]);
+    const checked = new Set<string>();
     for (const [i, m] of cmd.messages.entries()) {
-      if (!m.notifyUrl) continue;
+      if (!m.notifyUrl || checked.has(m.notifyUrl)) continue;
+      checked.add(m.notifyUrl);
       try {
         await guard.check(m.notifyUrl);
       } catch (err) {
