@@ -95,23 +95,31 @@ export function createActivities({
     }
   }
 
-  /** Messages left SUBMITTING by a stopped batch: those the provider holds were sent; the rest were not. */
-  async function resolveInDoubt(accountId: string, bulkId: string, groupIndex?: number): Promise<void> {
-    const inDoubt = await repo.inDoubt(accountId, bulkId, groupIndex);
-    if (inDoubt.length === 0) return;
-    const known = await provider.lookup(inDoubt.map((id) => messageReference(accountId, id)));
+  /**
+   * In-doubt messages (left SUBMITTING by an attempt that stopped before recording the outcome): asks the
+   * provider which it already holds and records those as submitted, so none is sent twice. Returns their ids.
+   */
+  async function recoverInDoubt(accountId: string, messageIds: string[], batch?: string): Promise<Set<string>> {
+    if (messageIds.length === 0) return new Set();
+    const known = await provider.lookup(messageIds.map((id) => messageReference(accountId, id)));
+    const found = messageIds.filter((id) => known.has(messageReference(accountId, id)));
     await repo.recordSubmitResults(
       accountId,
-      inDoubt
-        .filter((id) => known.has(messageReference(accountId, id)))
-        .map((id) => ({
-          messageId: id,
-          accepted: true,
-          providerMessageId: known.get(messageReference(accountId, id)),
-          statusName: 'PENDING_ENROUTE',
-        })),
+      found.map((id) => ({
+        messageId: id,
+        accepted: true,
+        providerMessageId: known.get(messageReference(accountId, id)),
+        statusName: 'PENDING_ENROUTE',
+      })),
       Date.now(),
+      batch,
     );
+    return new Set(found);
+  }
+
+  /** Before finalizing unsent messages of a bulk (or group): what the provider holds was sent, not unsent. */
+  async function resolveInDoubt(accountId: string, bulkId: string, groupIndex?: number): Promise<void> {
+    await recoverInDoubt(accountId, await repo.inDoubt(accountId, bulkId, groupIndex));
   }
 
   return {
@@ -121,29 +129,11 @@ export function createActivities({
       // The same for every attempt of this activity: what earlier attempts got accepted counts for this one.
       const batch = `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
       const rows = await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq);
-      let recovered = 0;
-
-      // SUBMITTING rows were claimed by an attempt that died before recording the outcome: ask the provider
-      // which of them it already has, so a retried batch never submits a messageId twice.
-      const inDoubt = rows.filter((r) => r.state === 'SUBMITTING');
-      let toSend: DispatchRow[] = rows;
+      const inDoubt = rows.filter((r) => r.state === 'SUBMITTING').map((r) => r.message_id);
+      const found = await recoverInDoubt(accountId, inDoubt, batch);
+      const recovered = found.size;
+      const toSend: DispatchRow[] = found.size > 0 ? rows.filter((r) => !found.has(r.message_id)) : rows;
       if (inDoubt.length > 0) {
-        const known = await provider.lookup(inDoubt.map((r) => messageReference(accountId, r.message_id)));
-        const found = inDoubt.filter((r) => known.has(messageReference(accountId, r.message_id)));
-        await repo.recordSubmitResults(
-          accountId,
-          found.map((r) => ({
-            messageId: r.message_id,
-            accepted: true,
-            providerMessageId: known.get(messageReference(accountId, r.message_id)),
-            statusName: 'PENDING_ENROUTE',
-          })),
-          Date.now(),
-          batch,
-        );
-        recovered = found.length;
-        const foundIds = new Set(found.map((r) => r.message_id));
-        toSend = rows.filter((r) => !foundIds.has(r.message_id));
         logger.info({ accountId, bulkId, inDoubt: inDoubt.length, recovered }, 'resolved in-doubt messages');
       }
 

@@ -6,75 +6,63 @@
  *
  *   BENCH_RUNS=5 BENCH_MESSAGES=20000 npm run bench:control
  */
-import { api, numbers, percentile, startSimulator, startStack, waitDispatched } from './harness';
+import { api, numbers, percentile, runBench, waitDispatched } from './harness';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 /** Pause once this many messages of the run's bulk reached the simulator: well into full-speed dispatch. */
 const PAUSE_AFTER = Math.min(10_000, Math.floor(MESSAGES / 5));
 
-async function main(): Promise<void> {
-  const sim = await startSimulator();
-  const stack = await startStack(sim);
-  const latencies: number[] = [];
-  let submitsAfterAck = 0;
-  let duplicates = 0;
-  let lost = 0;
-  try {
-    for (let run = 1; run <= RUNS; run++) {
-      const bulkId = `ctl-${run}`;
-      const base = await sim.counter();
-      await api(stack, 'POST', '/sms/2/text/advanced', {
-        bulkId,
-        messages: [
-          {
-            from: 'Bench',
-            text: 'Control benchmark',
-            destinations: numbers(MESSAGES).map((to, i) => ({ to, messageId: `${bulkId}-${i}` })),
-          },
-        ],
-      });
-      while ((await sim.counter()) - base < PAUSE_AFTER) await new Promise((r) => setTimeout(r, 5));
+runBench(async (sim, stack) => {
+const latencies: number[] = [];
+let submitsAfterAck = 0;
+let duplicates = 0;
+let lost = 0;
+  for (let run = 1; run <= RUNS; run++) {
+    const bulkId = `ctl-${run}`;
+    const base = await sim.counter();
+    await api(stack, 'POST', '/sms/2/text/advanced', {
+      bulkId,
+      messages: [
+        {
+          from: 'Bench',
+          text: 'Control benchmark',
+          destinations: numbers(MESSAGES).map((to, i) => ({ to, messageId: `${bulkId}-${i}` })),
+        },
+      ],
+    });
+    while ((await sim.counter()) - base < PAUSE_AFTER) await new Promise((r) => setTimeout(r, 5));
 
-      const t0 = performance.now();
-      await api(stack, 'PUT', `/sms/1/bulks/status?bulkId=${bulkId}`, { status: 'PAUSED' });
-      const ackMs = performance.now() - t0;
-      const atAck = await sim.counter();
-      await new Promise((r) => setTimeout(r, 1000));
-      const after = (await sim.counter()) - atAck;
-      latencies.push(ackMs);
-      submitsAfterAck += after;
+    const t0 = performance.now();
+    await api(stack, 'PUT', `/sms/1/bulks/status?bulkId=${bulkId}`, { status: 'PAUSED' });
+    const ackMs = performance.now() - t0;
+    const atAck = await sim.counter();
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = (await sim.counter()) - atAck;
+    latencies.push(ackMs);
+    submitsAfterAck += after;
 
-      await api(stack, 'PUT', `/sms/1/bulks/status?bulkId=${bulkId}`, { status: 'PENDING' });
-      await waitDispatched(stack.client, bulkId, MESSAGES);
-      const stats = await sim.stats(`bench:${bulkId}-`);
-      duplicates = stats.duplicates;
-      lost += MESSAGES - stats.accepted;
-      console.log(
-        `run ${run}: paused after ${atAck - base} submits, ack ${ackMs.toFixed(0)} ms, ${after} submits after ack, ` +
-          `${MESSAGES - stats.accepted} lost`,
-      );
-    }
-    const sorted = [...latencies].sort((a, b) => a - b);
+    await api(stack, 'PUT', `/sms/1/bulks/status?bulkId=${bulkId}`, { status: 'PENDING' });
+    await waitDispatched(stack.client, bulkId, MESSAGES);
+    const stats = await sim.stats(`bench:${bulkId}-`);
+    duplicates = stats.duplicates;
+    lost += MESSAGES - stats.accepted;
     console.log(
-      JSON.stringify({
-        runs: RUNS,
-        messagesPerBulk: MESSAGES,
-        ackP50Ms: Math.round(percentile(sorted, 50)),
-        ackP99Ms: Math.round(percentile(sorted, 99)),
-        ackMaxMs: Math.round(sorted[sorted.length - 1]!),
-        submitsAfterAck,
-        duplicates,
-        lost,
-      }),
+      `run ${run}: paused after ${atAck - base} submits, ack ${ackMs.toFixed(0)} ms, ${after} submits after ack, ` +
+        `${MESSAGES - stats.accepted} lost`,
     );
-  } finally {
-    await stack.stop();
-    sim.stop();
   }
-}
-
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  console.log(
+    JSON.stringify({
+      runs: RUNS,
+      messagesPerBulk: MESSAGES,
+      ackP50Ms: Math.round(percentile(sorted, 50)),
+      ackP99Ms: Math.round(percentile(sorted, 99)),
+      ackMaxMs: Math.round(sorted[sorted.length - 1]!),
+      submitsAfterAck,
+      duplicates,
+      lost,
+    }),
+  );
 });

@@ -132,3 +132,20 @@ export async function waitDispatched(client: Client, bulkId: string, total: numb
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Runs a benchmark body against a fresh simulator and stack, tears both down, and exits non-zero on failure. */
+export function runBench(body: (sim: Simulator, stack: Stack) => Promise<void>): void {
+  (async () => {
+    const sim = await startSimulator();
+    const stack = await startStack(sim);
+    try {
+      await body(sim, stack);
+    } finally {
+      await stack.stop();
+      sim.stop();
+    }
+  })().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
