@@ -15,6 +15,8 @@ export interface ActivityDeps {
   callbackGuard?: CallbackGuard;
   /** How long a report push is retried before it is abandoned (default 48 h). */
   reportRetryMs?: number;
+  /** Submit calls each dispatch batch keeps in flight (default SUBMIT_LANES). */
+  submitLanes?: number;
 }
 
 export interface DeliverReportsResult {
@@ -64,6 +66,13 @@ export interface SendBatchResult {
 /** Messages handed to the provider per call: small enough that a heartbeat (and a cancel) lands between them. */
 export const SUBMIT_CHUNK = 100;
 const RECORD_EVERY = 1000;
+/** Submit calls one batch keeps in flight (default), so a few batches keep the provider link busy. */
+export const SUBMIT_LANES = 4;
+/**
+ * The worker sends a heartbeat at most every 100 ms; calling it more often only costs time. Each heartbeat
+ * is also how a cancellation (pause) reaches the batch.
+ */
+const HEARTBEAT_EVERY_MS = 50;
 
 export function createActivities({
   repo,
@@ -72,6 +81,7 @@ export function createActivities({
   webhookSecrets = new Map(),
   callbackGuard = new CallbackGuard([]),
   reportRetryMs = 48 * 3_600_000,
+  submitLanes = SUBMIT_LANES,
 }: ActivityDeps) {
   /** POSTs one request of reports; true on a 2xx answer. Never follows redirects (they could lead inside). */
   async function post(url: string, contentType: string, reports: ReportRow[], secret: string): Promise<boolean> {
@@ -141,17 +151,38 @@ export function createActivities({
       await repo.claimRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq, batch, Date.now());
       // Outcomes are written every RECORD_EVERY messages rather than per chunk: until written, the messages stay
       // SUBMITTING, which a retry resolves by lookup, so fewer writes cost nothing in safety.
+      const ctx = Context.current();
+      let nextChunk = 0;
+      let lastBeat = 0;
+      /** Set by the first lane (or write) that fails: the others stop before their next chunk. */
+      let stopped = false;
       let unrecorded: Parameters<Repository['recordSubmitResults']>[1] = [];
       const intermediateWanted = toSend.some((r) => r.intermediate_report === 1);
-      const flush = async () => {
-        await repo.recordSubmitResults(accountId, unrecorded, Date.now(), undefined, intermediateWanted);
+      // Writes run while the lanes keep submitting; the batch ends only after every write has landed.
+      const writes: Promise<void>[] = [];
+      let writeFailure: unknown;
+      const flush = () => {
+        const results = unrecorded;
         unrecorded = [];
+        writes.push(
+          repo.recordSubmitResults(accountId, results, Date.now(), undefined, intermediateWanted).catch((err: unknown) => {
+            // Unrecorded messages stay SUBMITTING: the retry of this batch resolves them by lookup.
+            writeFailure ??= err;
+            stopped = true;
+          }),
+        );
       };
-      try {
-        for (let i = 0; i < toSend.length; i += SUBMIT_CHUNK) {
-          const chunk = toSend.slice(i, i + SUBMIT_CHUNK);
-          const ctx = Context.current();
-          ctx.heartbeat({ done: i });
+      // Several lanes keep submits in flight, so the provider link stays busy while one answer is handled; each
+      // lane takes the next chunk, so every message is submitted once per attempt.
+      const lane = async () => {
+        while (!stopped && nextChunk * SUBMIT_CHUNK < toSend.length) {
+          const from = nextChunk++ * SUBMIT_CHUNK;
+          const chunk = toSend.slice(from, from + SUBMIT_CHUNK);
+          const now = Date.now();
+          if (now - lastBeat >= HEARTBEAT_EVERY_MS) {
+            lastBeat = now;
+            ctx.heartbeat({ done: from });
+          }
           // A pause or cancel of the bulk cancels this activity: stop before the next chunk reaches the provider.
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure('dispatch batch cancelled');
           const outcomes = await provider.submit(
@@ -171,12 +202,24 @@ export function createActivities({
               statusName: o.accepted ? 'PENDING_ENROUTE' : o.status,
             }),
           );
-          if (unrecorded.length >= RECORD_EVERY) await flush();
+          if (unrecorded.length >= RECORD_EVERY) flush();
         }
-      } finally {
-        // Also on cancel: what did reach the provider is recorded, so pause/resume does not ask about it again.
-        if (unrecorded.length > 0) await flush();
-      }
+      };
+      const lanes = await Promise.allSettled(
+        Array.from({ length: submitLanes }, () =>
+          lane().catch((err: unknown) => {
+            stopped = true;
+            throw err;
+          }),
+        ),
+      );
+      // Also on cancel or failure: what did reach the provider is recorded, so pause/resume does not ask about it
+      // again. (An answer that never came leaves its messages SUBMITTING, in doubt, for the next attempt.)
+      if (unrecorded.length > 0) flush();
+      await Promise.all(writes);
+      const failure = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+      if (failure) throw failure.reason;
+      if (writeFailure) throw writeFailure;
       const outcome = await repo.batchOutcome(accountId, bulkId, input, batch);
       return { submitted: outcome.accepted, rejected: outcome.refused, recovered };
     },

@@ -14,10 +14,10 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const PAUSE_AFTER = Math.min(10_000, Math.floor(MESSAGES / 5));
 
 runBench(async (sim, stack) => {
-const latencies: number[] = [];
-let submitsAfterAck = 0;
-let duplicates = 0;
-let lost = 0;
+  const latencies: number[] = [];
+  let submitsAfterAck = 0;
+  let duplicates = 0;
+  let lost = 0;
   for (let run = 1; run <= RUNS; run++) {
     const bulkId = `ctl-${run}`;
     const base = await sim.counter();
@@ -45,7 +45,7 @@ let lost = 0;
     await api(stack, 'PUT', `/sms/1/bulks/status?bulkId=${bulkId}`, { status: 'PENDING' });
     await waitDispatched(stack.client, bulkId, MESSAGES);
     const stats = await sim.stats(`bench:${bulkId}-`);
-    duplicates = stats.duplicates;
+    duplicates += stats.duplicates;
     lost += MESSAGES - stats.accepted;
     console.log(
       `run ${run}: paused after ${atAck - base} submits, ack ${ackMs.toFixed(0)} ms, ${after} submits after ack, ` +

@@ -13,7 +13,7 @@ import { createApp } from '../api/app';
 import { ApiKeyAuthenticator } from '../api/auth';
 import { BulkControlService } from '../core/bulk-control-service';
 import { BulkService, bulkWorkflowId } from '../core/bulk-service';
-import { bulkStatusQuery, type BulkCounts } from '../workflows/definitions';
+import { bulkStatusQuery, type BulkCounts, type WorkflowTuning } from '../workflows/definitions';
 import { migrateToLatest, openDatabase } from '../db/database';
 import { Repository } from '../db/repository';
 import { HttpSmsProvider } from '../providers/http-provider';
@@ -25,8 +25,11 @@ export const BENCH_KEY = 'bench-key-123';
 
 export interface Simulator {
   url: string;
+  pid: number;
   provider: HttpSmsProvider;
   counter(): Promise<number>;
+  /** Messages accepted so far (all callers), and the wall-clock time (epoch ms) of the latest acceptance. */
+  progress(): Promise<{ accepted: number; lastAcceptAt: number }>;
   stats(prefix: string): Promise<{ accepted: number; duplicates: number }>;
   stop(): void;
 }
@@ -42,15 +45,28 @@ export async function startSimulator(): Promise<Simulator> {
   const url = `http://127.0.0.1:${(JSON.parse(line) as { listening: number }).listening}`;
   return {
     url,
+    pid: child.pid!,
     provider: new HttpSmsProvider(url),
     counter: async () => ((await (await fetch(`${url}/counter`)).json()) as { totalSubmits: number }).totalSubmits,
+    progress: async () => (await (await fetch(`${url}/counter`)).json()) as { accepted: number; lastAcceptAt: number },
     stats: async (prefix) => (await (await fetch(`${url}/stats?prefix=${encodeURIComponent(prefix)}`)).json()) as never,
     stop: () => child.kill('SIGTERM'),
   };
 }
 
+/**
+ * BENCH_BATCH / BENCH_CONCURRENCY override the workflow's dispatch batch size and batches in flight, BENCH_LANES
+ * the submit calls each batch keeps in flight (tuning runs).
+ */
+function benchTuning(): WorkflowTuning | undefined {
+  const batchSize = process.env.BENCH_BATCH ? Number(process.env.BENCH_BATCH) : undefined;
+  const concurrency = process.env.BENCH_CONCURRENCY ? Number(process.env.BENCH_CONCURRENCY) : undefined;
+  return batchSize || concurrency ? { batchSize, concurrency } : undefined;
+}
+
 export interface Stack {
   apiUrl: string;
+  serverPid: number | undefined;
   client: Client;
   stop(): Promise<void>;
 }
@@ -73,13 +89,18 @@ export async function startStack(sim: Simulator): Promise<Stack> {
     connection: nativeConnection,
     namespace: 'default',
     taskQueue: 'bench',
-    activities: createActivities({ repo, provider: sim.provider, logger }),
+    activities: createActivities({
+      repo,
+      provider: sim.provider,
+      logger,
+      submitLanes: process.env.BENCH_LANES ? Number(process.env.BENCH_LANES) : undefined,
+    }),
   });
   const run = worker.run();
   const app = createApp({
     logger,
     auth: new ApiKeyAuthenticator(new Map([['bench', BENCH_KEY]])),
-    bulks: new BulkService({ repo, client, taskQueue: 'bench', logger }),
+    bulks: new BulkService({ repo, client, taskQueue: 'bench', logger, tuning: benchTuning() }),
     control: new BulkControlService({ repo, client }),
     reports: repo,
     health: async () => {},
@@ -88,6 +109,7 @@ export async function startStack(sim: Simulator): Promise<Stack> {
   await new Promise((r) => http.once('listening', r));
   return {
     apiUrl: `http://127.0.0.1:${(http.address() as { port: number }).port}`,
+    serverPid: server.process?.pid,
     client,
     async stop() {
       http.close();
@@ -112,6 +134,42 @@ export async function api(stack: Stack, method: string, pathAndQuery: string, bo
   return res.json();
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc; undefined where there is no /proc. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds each process of the benchmark used between two calls: this process (API, worker, activities,
+ * SQLite), the simulator and the Temporal dev server. It shows where a run's time went on a shared machine.
+ */
+export function cpuMeter(sim: Simulator, stack: Stack): () => Record<string, number | undefined> {
+  const read = () => ({
+    orchestrator: process.cpuUsage(),
+    simulator: processCpuSeconds(sim.pid),
+    temporal: processCpuSeconds(stack.serverPid),
+  });
+  const start = read();
+  return () => {
+    const end = read();
+    const round = (v: number | undefined) => (v === undefined ? undefined : Number(v.toFixed(2)));
+    const usage = process.cpuUsage(start.orchestrator);
+    return {
+      orchestrator: round((usage.user + usage.system) / 1e6),
+      simulator: round(end.simulator === undefined ? undefined : end.simulator - start.simulator!),
+      temporal: round(end.temporal === undefined ? undefined : end.temporal - start.temporal!),
+    };
+  };
+}
+
 export function numbers(n: number): string[] {
   return Array.from({ length: n }, (_, i) => String(41_790_000_000 + i));
 }
@@ -124,12 +182,24 @@ export function percentile(sorted: number[], p: number): number {
  * Resolves when every message of the bulk was handed to the provider. The workflow itself stays open after
  * that, waiting for delivery reports, which the HTTP provider of the benchmarks does not deliver.
  */
-export async function waitDispatched(client: Client, bulkId: string, total: number): Promise<BulkCounts> {
+export async function waitDispatched(client: Client, bulkId: string, total: number, intervalMs = 100): Promise<BulkCounts> {
   const handle = client.workflow.getHandle(bulkWorkflowId('bench', bulkId));
   for (;;) {
     const { counts } = await handle.query(bulkStatusQuery);
     if (counts.sent + counts.rejected >= total) return counts;
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * Resolves with the simulator's time of its last acceptance once `count` more messages than `base` were
+ * accepted. Polled slowly: the end time comes from the sink's own clock, so polling adds no error and little load.
+ */
+export async function waitAccepted(sim: Simulator, base: number, count: number): Promise<number> {
+  for (;;) {
+    const { accepted, lastAcceptAt } = await sim.progress();
+    if (accepted - base >= count) return lastAcceptAt;
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type SqliteDatabase, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema';
 import { migrationProvider } from './migrations';
+import { SqliteThreadDialect } from './sqlite-thread-dialect';
 
 export type Db = Kysely<Database>;
 
@@ -30,33 +30,7 @@ export function openDatabase(options: DatabaseOptions): Db {
   }
   const file = options.sqliteFile ?? ':memory:';
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-  const sqlite = new SQLite(file);
-  // WAL lets the API read while the worker writes; NORMAL sync is durable across process crashes.
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-}
-
-/**
- * Kysely prepares every query anew; the dispatch path runs the same few statements thousands of times, so
- * prepared statements are kept (bounded, oldest dropped first). better-sqlite3 is synchronous, so a cached
- * statement is never in use twice at once.
- */
-function withStatementCache(sqlite: SQLite.Database, size = 256): SqliteDatabase {
-  const cache = new Map<string, SQLite.Statement>();
-  return {
-    close: () => sqlite.close(),
-    prepare(sqlText: string) {
-      let statement = cache.get(sqlText);
-      if (!statement) {
-        statement = sqlite.prepare(sqlText);
-        if (cache.size >= size) cache.delete(cache.keys().next().value!);
-        cache.set(sqlText, statement);
-      }
-      return statement;
-    },
-  };
+  return new Kysely<Database>({ dialect: new SqliteThreadDialect(file) });
 }
 
 export async function migrateToLatest(db: Db): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * The simulator as its own process, speaking the HttpSmsProvider protocol on loopback:
  *   node --import tsx providers/simulator-server.ts <port>
- * GET /stats reports what it accepted and how many duplicate submits it refused.
+ * GET /stats?prefix= reports, for references with that prefix, what it accepted and how many submits repeated one.
  */
 import express from 'express';
 import { SmsSimulator } from './simulator';
@@ -24,13 +24,19 @@ app.post('/lookup', async (req, res) => {
   res.json(Object.fromEntries(await simulator.lookup((req.body as { references: string[] }).references)));
 });
 app.get('/counter', (_req, res) => {
-  res.json({ totalSubmits: simulator.totalSubmits });
+  res.json({ totalSubmits: simulator.totalSubmits, accepted: simulator.acceptedCount, lastAcceptAt: simulator.lastAcceptAt });
 });
 app.get('/stats', (req, res) => {
+  // Per reference prefix: how many were accepted, and how many submits repeated a reference already seen.
   const prefix = String(req.query.prefix ?? '');
   let accepted = 0;
-  for (const ref of simulator.submitAttempts.keys()) if (ref.startsWith(prefix) && simulator.hasAccepted(ref)) accepted++;
-  res.json({ accepted, duplicates: simulator.duplicateSubmits, totalSubmits: simulator.totalSubmits });
+  let duplicates = 0;
+  for (const [ref, attempts] of simulator.submitAttempts) {
+    if (!ref.startsWith(prefix)) continue;
+    if (simulator.hasAccepted(ref)) accepted++;
+    duplicates += attempts - 1;
+  }
+  res.json({ accepted, duplicates, totalSubmits: simulator.totalSubmits });
 });
 const server = app.listen(port, '127.0.0.1', () => {
   const address = server.address();

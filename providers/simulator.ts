@@ -45,6 +45,8 @@ export class SmsSimulator implements SmsProvider {
   duplicateSubmits = 0;
   /** Every message handed to submit(), duplicates included. */
   totalSubmits = 0;
+  /** Wall-clock time (epoch ms) of the latest acceptance: where a benchmark's dispatch ends, seen by the sink. */
+  lastAcceptAt = 0;
 
   constructor(private readonly options: SimulatorOptions = defaultSimulatorOptions) {
     this.random = options.random ?? Math.random;
@@ -73,6 +75,7 @@ export class SmsSimulator implements SmsProvider {
       }
       const providerMessageId = randomUUID();
       this.accepted.set(m.reference, providerMessageId);
+      this.lastAcceptAt = now;
       const status: StatusName =
         this.options.failureRate > 0 && this.random() < this.options.failureRate
           ? 'UNDELIVERABLE_NOT_DELIVERED'

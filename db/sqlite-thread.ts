@@ -1,0 +1,64 @@
+/**
+ * The SQLite connection's own thread. better-sqlite3 is synchronous: on the main thread every statement would
+ * stall the event loop that also serves the API, the Temporal worker and the provider submits (a 100k-message
+ * insert stalls it for a second). Here a statement stalls only this thread. Started by SqliteThreadDialect
+ * through sqlite-thread-bootstrap.cjs; speaks the messages declared in sqlite-thread-dialect.ts.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import SQLite from 'better-sqlite3';
+import type { SqliteReply, SqliteRequest, SqliteThreadData } from './sqlite-thread-dialect';
+
+const port = parentPort;
+if (!port) throw new Error('sqlite-thread runs only as a worker thread');
+const { file } = workerData as SqliteThreadData;
+
+/** Kept prepared statements: the dispatch path runs the same few statements thousands of times. */
+const STATEMENT_CACHE_SIZE = 256;
+
+function reply(message: SqliteReply): void {
+  port!.postMessage(message);
+}
+
+let db: SQLite.Database;
+try {
+  db = new SQLite(file);
+  // WAL lets readers and the writer work at once; NORMAL sync is durable across process crashes.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  reply({ id: 0, ready: true });
+} catch (err) {
+  reply({ id: 0, error: { message: (err as Error).message, code: (err as { code?: string }).code } });
+  process.exit(1);
+}
+
+const statements = new Map<string, SQLite.Statement>();
+function prepare(sql: string): SQLite.Statement {
+  let statement = statements.get(sql);
+  if (!statement) {
+    statement = db.prepare(sql);
+    // Oldest first out: a Map iterates in insertion order.
+    if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+    statements.set(sql, statement);
+  }
+  return statement;
+}
+
+port.on('message', (request: SqliteRequest) => {
+  if (request.close) {
+    db.close();
+    port.close();
+    return;
+  }
+  try {
+    const statement = prepare(request.sql);
+    if (statement.reader) {
+      reply({ id: request.id, rows: statement.all(request.parameters) });
+    } else {
+      const { changes, lastInsertRowid } = statement.run(request.parameters);
+      reply({ id: request.id, changes, lastInsertRowid });
+    }
+  } catch (err) {
+    reply({ id: request.id, error: { message: (err as Error).message, code: (err as { code?: string }).code } });
+  }
+});
