@@ -1,4 +1,4 @@
-import { type Insertable, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
+import { CompiledQuery, type Insertable, type RawBuilder, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
 import type { Db } from './database';
 import type { BulkTable, Database, MessageTable } from './schema';
 
@@ -38,6 +38,9 @@ export type DispatchRow = Pick<
   MessageRow,
   'message_id' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state' | 'intermediate_report'
 >;
+
+/** Statement texts kept by executeCompiled. */
+const COMPILED_SQL_CACHE = 32;
 
 /** Rows per INSERT statement: under SQLite's default limit of 32766 bound parameters (24 columns a row). */
 const INSERT_CHUNK = 500;
@@ -94,6 +97,28 @@ async function queueReports(
 /** The one query layer over SQLite and PostgreSQL. Every query is scoped by account. */
 export class Repository {
   constructor(readonly db: Db) {}
+
+  /** SQL text of hot statements by shape: building a 1000-row VALUES list costs more than running it. */
+  private readonly compiledSql = new Map<string, string>();
+
+  /**
+   * Runs `build()` — or, once its text for `shape` is known, that text with `parameters`, which must list the
+   * values in the order the builder binds them (checked against the builder the first time).
+   */
+  private async executeCompiled(db: Db, shape: string, build: () => RawBuilder<unknown>, parameters: unknown[]): Promise<void> {
+    let text = this.compiledSql.get(shape);
+    if (!text) {
+      const compiled = build().compile(db);
+      if (compiled.parameters.length !== parameters.length || compiled.parameters.some((p, i) => p !== parameters[i])) {
+        throw new Error(`parameters of ${shape} do not match its statement`);
+      }
+      text = compiled.sql;
+      // Few shapes recur (full chunks); the odd sizes of last chunks are dropped first.
+      if (this.compiledSql.size >= COMPILED_SQL_CACHE) this.compiledSql.delete(this.compiledSql.keys().next().value!);
+      this.compiledSql.set(shape, text);
+    }
+    await db.executeQuery(CompiledQuery.raw(text, parameters));
+  }
 
   /** Stores a bulk and all its messages atomically: either all of it exists afterwards or none. */
   async insertBulk(bulk: NewBulk, messages: NewMessage[]): Promise<void> {
@@ -272,9 +297,8 @@ export class Repository {
       if (accepted.length > 0) {
         // Provider ids differ per row: join against a VALUES list (UPDATE … FROM works in SQLite ≥ 3.33 and
         // PostgreSQL alike), one statement for the whole chunk.
-        const values = sql.join(accepted.map((r) => sql`(${r.messageId}, ${r.providerMessageId ?? null})`));
-        await sql`
-          with v(mid, pid) as (values ${values})
+        const recordAccepted = () => sql`
+          with v(mid, pid) as (values ${sql.join(accepted.map((r) => sql`(${r.messageId}, ${r.providerMessageId ?? null})`))})
           update messages set
             state = case when messages.state = 'FINAL' then messages.state else 'SUBMITTED' end,
             status_name = case when messages.state = 'FINAL' then messages.status_name else 'PENDING_ENROUTE' end,
@@ -282,7 +306,10 @@ export class Repository {
             submitted_at = ${now},
             updated_at = ${now}${batch ? sql`, dispatch_batch = ${batch}` : sql``}
           from v
-          where messages.account_id = ${accountId} and messages.message_id = v.mid`.execute(trx);
+          where messages.account_id = ${accountId} and messages.message_id = v.mid`;
+        const parameters: unknown[] = accepted.flatMap((r) => [r.messageId, r.providerMessageId ?? null]);
+        parameters.push(now, now, ...(batch ? [batch] : []), accountId);
+        await this.executeCompiled(trx, `recordAccepted:${accepted.length}:${batch ? 1 : 0}`, recordAccepted, parameters);
       }
       for (const [statusName, ids] of refusedByStatus) {
         await trx

@@ -26,6 +26,8 @@ try {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // 64 MiB of page cache instead of 2: a 100k-message bulk's rows and index stay in memory while it dispatches.
+  db.pragma('cache_size = -65536');
   reply({ id: 0, ready: true });
 } catch (err) {
   reply({ id: 0, error: { message: (err as Error).message, code: (err as { code?: string }).code } });
