@@ -5,10 +5,11 @@
  *
  * This machine's speed drifts by tens of percent within a minute, so plain loop and bulk alternate: each
  * round's bulk is compared with the mean of the plain loops just before and just after it, and the figures are
- * the median over the rounds. Both are timed on one clock: from the start (the loop's first submit; the API's
+ * the median over the rounds. A smaller loop and bulk first warm both paths up (JIT) and are not counted. Both are timed on one clock: from the start (the loop's first submit; the API's
  * accept reply for the bulk) to the simulator's acceptance of the last message. Last line: one JSON object.
  *
  *   BENCH_MESSAGES=20000 BENCH_ROUNDS=1 npm run bench:dispatch    # a smaller run
+ *   BENCH_BATCH=2000 BENCH_CONCURRENCY=4 BENCH_LANES=2 npm run bench:dispatch    # other dispatch tuning
  */
 import { bulkWorkflowId } from '../core/bulk-service';
 import { SUBMIT_CHUNK } from '../activities';
@@ -16,16 +17,17 @@ import type { OutboundSms } from '../providers/types';
 import { api, cpuMeter, numbers, runBench, type Simulator, type Stack, waitAccepted, waitDispatched } from './harness';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const WARM_UP = Math.max(1000, Math.floor(MESSAGES / 5));
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-async function plainLoop(sim: Simulator, stack: Stack, label: string): Promise<number> {
-  const to = numbers(MESSAGES);
+async function plainLoop(sim: Simulator, stack: Stack, label: string, messages = MESSAGES): Promise<number> {
+  const to = numbers(messages);
   const cpu = cpuMeter(sim, stack);
   const { accepted: base } = await sim.progress();
   const started = Date.now();
-  for (let i = 0; i < MESSAGES; i += SUBMIT_CHUNK) {
+  for (let i = 0; i < messages; i += SUBMIT_CHUNK) {
     const batch: OutboundSms[] = to.slice(i, i + SUBMIT_CHUNK).map((n, k) => ({
       reference: `${label}:${i + k}`,
       to: n,
@@ -35,7 +37,7 @@ async function plainLoop(sim: Simulator, stack: Stack, label: string): Promise<n
     }));
     await sim.provider.submit(batch);
   }
-  const perSecond = MESSAGES / (((await waitAccepted(sim, base, MESSAGES)) - started) / 1000);
+  const perSecond = messages / (((await waitAccepted(sim, base, messages)) - started) / 1000);
   console.log(`${label}: ${perSecond.toFixed(0)} messages/s, CPU seconds ${JSON.stringify(cpu())}`);
   return perSecond;
 }
@@ -46,10 +48,10 @@ interface BulkRun {
   workflowSent: number;
 }
 
-async function bulk(sim: Simulator, stack: Stack, bulkId: string): Promise<BulkRun> {
+async function bulk(sim: Simulator, stack: Stack, bulkId: string, messages = MESSAGES): Promise<BulkRun> {
   const body = JSON.stringify({
     bulkId,
-    messages: [{ from: 'Bench', text: 'Benchmark message', destinations: numbers(MESSAGES).map((to) => ({ to })) }],
+    messages: [{ from: 'Bench', text: 'Benchmark message', destinations: numbers(messages).map((to) => ({ to })) }],
   });
   const { accepted: base } = await sim.progress();
   let cpu = cpuMeter(sim, stack);
@@ -58,11 +60,11 @@ async function bulk(sim: Simulator, stack: Stack, bulkId: string): Promise<BulkR
   const accepted = Date.now();
   console.log(`${bulkId}: POST of ${(body.length / 1e6).toFixed(1)} MB accepted in ${accepted - started} ms, CPU seconds ${JSON.stringify(cpu())}`);
   cpu = cpuMeter(sim, stack);
-  const finished = await waitAccepted(sim, base, MESSAGES);
+  const finished = await waitAccepted(sim, base, messages);
   const cpuSeconds = cpu();
   // The workflow's own count, once its batches have recorded their outcomes.
-  const counts = await waitDispatched(stack.client, bulkId, MESSAGES);
-  const perSecond = MESSAGES / ((finished - accepted) / 1000);
+  const counts = await waitDispatched(stack.client, bulkId, messages);
+  const perSecond = messages / ((finished - accepted) / 1000);
   console.log(`${bulkId}: dispatched at ${perSecond.toFixed(0)} messages/s, CPU seconds ${JSON.stringify(cpuSeconds)}`);
   // The bulk would now wait for delivery reports (the HTTP provider delivers none); its report polling would
   // only add noise to the next round.
@@ -71,6 +73,9 @@ async function bulk(sim: Simulator, stack: Stack, bulkId: string): Promise<BulkR
 }
 
 runBench(async (sim, stack) => {
+  console.log(`warm-up: ${WARM_UP} messages by plain loop and by bulk (not counted)`);
+  await plainLoop(sim, stack, 'warm-up-loop', WARM_UP);
+  await bulk(sim, stack, 'warm-up', WARM_UP);
   console.log(`${ROUNDS} rounds of ${MESSAGES} messages, plain loop in chunks of ${SUBMIT_CHUNK} between bulks`);
   const baselines = [await plainLoop(sim, stack, 'loop-0')];
   const runs: BulkRun[] = [];
@@ -96,7 +101,7 @@ runBench(async (sim, stack) => {
       acceptMs: median(runs.map((r) => r.acceptMs)),
       workflowSent: Math.min(...runs.map((r) => r.workflowSent)),
       duplicates: stats.duplicates,
-      lost: ROUNDS * MESSAGES - stats.accepted,
+      lost: ROUNDS * MESSAGES + WARM_UP - stats.accepted,
     }),
   );
 });

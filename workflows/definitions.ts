@@ -51,9 +51,9 @@ export interface BulkWorkflowInput {
 
 /** Knobs with production defaults; tests lower them to exercise batching and continue-as-new quickly. */
 export interface WorkflowTuning {
-  /** Messages per sendBatch call (default 1000). */
+  /** Messages per sendBatch call (default DISPATCH_BATCH, 5000). */
   batchSize?: number;
-  /** sendBatch activities in flight at once (default 4). */
+  /** sendBatch activities in flight at once (default DISPATCH_CONCURRENCY, 2). */
   concurrency?: number;
   /** Continue-as-new once history has this many events (default 10,000), or when the server suggests it. */
   continueAsNewAfterEvents?: number;
