@@ -169,8 +169,11 @@ test('the histories of this suite replay deterministically with the current work
   for (const bulkId of ['pause-resume', 'signals', 'cancel-pending', 'resched']) {
     const history = await suite.stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId)).fetchHistory();
     await expect(Worker.runReplayHistory({ workflowBundle: bundle }, history, bulkId)).resolves.toBeUndefined();
-    if (process.env.RECORD_HISTORIES) {
-      fs.writeFileSync(`test/histories/${bulkId}.pb`, temporal.api.history.v1.History.encode(history).finish());
+    // RECORD_HISTORIES=1 rewrites the recorded files; any other value records new ones beside them, tagged with it.
+    const tag = process.env.RECORD_HISTORIES;
+    if (tag) {
+      const name = tag === '1' ? bulkId : `${bulkId}-${tag}`;
+      fs.writeFileSync(`test/histories/${name}.pb`, temporal.api.history.v1.History.encode(history).finish());
     }
   }
 });

@@ -107,6 +107,15 @@ describe('a large bulk', () => {
     }
     const calls = await sendBatchCalls(stack.client, handle, runs);
     expect(calls.reduce((n, c) => n + c.result.submitted, 0)).toBe(200);
+    // A run's first batches are staggered (half a batch, then whole ones), so the two in flight never end together.
+    const firstRun = (await sendBatchCalls(stack.client, handle, [runs[0]!]))
+      .map((c) => [c.input.fromSeq, c.input.toSeq])
+      .sort((a, b) => a[0]! - b[0]!);
+    expect(firstRun.slice(0, 3)).toEqual([
+      [0, 2],
+      [2, 7],
+      [7, 12],
+    ]);
     expect(stack.simulator.duplicateSubmits).toBe(0);
     expect(stack.simulator.acceptedCount).toBe(200);
   });
