@@ -17,13 +17,14 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const PAUSE_AFTER = Math.min(12_345, Math.floor(MESSAGES / 5) + 345);
 
 runBench(async (sim, stack) => {
+  const submits = async () => (await sim.progress()).totalSubmits;
   const latencies: number[] = [];
   let submitsAfterAck = 0;
   let duplicates = 0;
   let lost = 0;
   for (let run = 1; run <= RUNS; run++) {
     const bulkId = `ctl-${run}`;
-    const base = await sim.counter();
+    const base = await submits();
     await api(stack, 'POST', '/sms/2/text/advanced', {
       bulkId,
       messages: [
@@ -34,14 +35,14 @@ runBench(async (sim, stack) => {
         },
       ],
     });
-    while ((await sim.counter()) - base < PAUSE_AFTER) await new Promise((r) => setTimeout(r, 5));
+    while ((await submits()) - base < PAUSE_AFTER) await new Promise((r) => setTimeout(r, 5));
 
     const t0 = performance.now();
     await api(stack, 'PUT', `/sms/1/bulks/status?bulkId=${bulkId}`, { status: 'PAUSED' });
     const ackMs = performance.now() - t0;
-    const atAck = await sim.counter();
+    const atAck = await submits();
     await new Promise((r) => setTimeout(r, 1000));
-    const after = (await sim.counter()) - atAck;
+    const after = (await submits()) - atAck;
     latencies.push(ackMs);
     submitsAfterAck += after;
 

@@ -27,9 +27,11 @@ export interface Simulator {
   url: string;
   pid: number;
   provider: HttpSmsProvider;
-  counter(): Promise<number>;
-  /** Messages accepted so far (all callers), and the wall-clock time (epoch ms) of the latest acceptance. */
-  progress(): Promise<{ accepted: number; lastAcceptAt: number }>;
+  /**
+   * Messages handed to submit so far (duplicates included), messages accepted (all callers), and the
+   * wall-clock time (epoch ms) of the latest acceptance.
+   */
+  progress(): Promise<{ totalSubmits: number; accepted: number; lastAcceptAt: number }>;
   stats(prefix: string): Promise<{ accepted: number; duplicates: number }>;
   stop(): void;
 }
@@ -47,8 +49,8 @@ export async function startSimulator(): Promise<Simulator> {
     url,
     pid: child.pid!,
     provider: new HttpSmsProvider(url),
-    counter: async () => ((await (await fetch(`${url}/counter`)).json()) as { totalSubmits: number }).totalSubmits,
-    progress: async () => (await (await fetch(`${url}/counter`)).json()) as { accepted: number; lastAcceptAt: number },
+    progress: async () =>
+      (await (await fetch(`${url}/counter`)).json()) as { totalSubmits: number; accepted: number; lastAcceptAt: number },
     stats: async (prefix) => (await (await fetch(`${url}/stats?prefix=${encodeURIComponent(prefix)}`)).json()) as never,
     stop: () => child.kill('SIGTERM'),
   };

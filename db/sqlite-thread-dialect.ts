@@ -61,6 +61,8 @@ class SqliteThreadDriver implements Driver {
   private stopped: Error | undefined;
   /** SQLite has one connection; a transaction holds it from begin to commit, as in Kysely's own driver. */
   private lock: Promise<void> = Promise.resolve();
+  /** Frees the connection for the next acquirer; set by each acquireConnection. */
+  private release: () => void = () => {};
   private readonly connection: DatabaseConnection;
 
   constructor(private readonly file: string) {
@@ -122,8 +124,6 @@ class SqliteThreadDriver implements Driver {
     this.release = release;
     return this.connection;
   }
-
-  private release: () => void = () => {};
 
   async releaseConnection(): Promise<void> {
     this.release();
