@@ -3,7 +3,7 @@ import type { Logger } from '../config/logger';
 import { toXml } from '../core/xml';
 import { CallbackGuard } from '../core/callback-guard';
 import { signBody, toInfobipReport } from '../core/reports';
-import type { DispatchRow, ReportRow, Repository } from '../db/repository';
+import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
 import { messageReference, type SmsProvider } from '../providers/types';
 
 export interface ActivityDeps {
@@ -156,7 +156,7 @@ export function createActivities({
       let lastBeat = 0;
       /** Set by the first lane (or write) that fails: the others stop before their next chunk. */
       let stopped = false;
-      let unrecorded: Parameters<Repository['recordSubmitResults']>[1] = [];
+      let unrecorded: SubmitRecord[] = [];
       const intermediateWanted = toSend.some((r) => r.intermediate_report === 1);
       // Writes run while the lanes keep submitting; the batch ends only after every write has landed.
       const writes: Promise<void>[] = [];
@@ -197,6 +197,7 @@ export function createActivities({
           outcomes.forEach((o, k) =>
             unrecorded.push({
               messageId: chunk[k]!.message_id,
+              rowKey: chunk[k]!.row_key,
               accepted: o.accepted,
               providerMessageId: o.accepted ? o.providerMessageId : undefined,
               statusName: o.accepted ? 'PENDING_ENROUTE' : o.status,

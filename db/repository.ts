@@ -1,4 +1,4 @@
-import { CompiledQuery, type Insertable, type RawBuilder, type Selectable, type SelectQueryBuilder, sql } from 'kysely';
+import { CompiledQuery, type Insertable, type RawBuilder, type Selectable, type SelectQueryBuilder, sql, SqliteAdapter } from 'kysely';
 import type { Db } from './database';
 import type { BulkTable, Database, MessageTable } from './schema';
 
@@ -37,7 +37,20 @@ export interface LogFilter {
 export type DispatchRow = Pick<
   MessageRow,
   'message_id' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state' | 'intermediate_report'
->;
+> & {
+  /** SQLite's rowid of the message, which lets its outcome skip the primary-key index; null on PostgreSQL. */
+  row_key: number | null;
+};
+
+/** What the provider answered for one message, as recordSubmitResults writes it. */
+export interface SubmitRecord {
+  messageId: string;
+  /** The row_key the message was read with, when there is one. */
+  rowKey?: number | null;
+  accepted: boolean;
+  providerMessageId?: string;
+  statusName: string;
+}
 
 /** Statement texts kept by executeCompiled. */
 const COMPILED_SQL_CACHE = 32;
@@ -96,7 +109,12 @@ async function queueReports(
 
 /** The one query layer over SQLite and PostgreSQL. Every query is scoped by account. */
 export class Repository {
-  constructor(readonly db: Db) {}
+  /** SQLite: rows are addressed by rowid on the dispatch path (see recordSubmitResults). */
+  private readonly rowKeys: boolean;
+
+  constructor(readonly db: Db) {
+    this.rowKeys = db.getExecutor().adapter instanceof SqliteAdapter;
+  }
 
   /** SQL text of hot statements by shape: building a 1000-row VALUES list costs more than running it. */
   private readonly compiledSql = new Map<string, string>();
@@ -214,6 +232,7 @@ export class Repository {
     return this.db
       .selectFrom('messages')
       .select(['message_id', 'to_number', 'from_addr', 'text', 'flash', 'state', 'intermediate_report'])
+      .select(this.rowKeys ? sql<number>`rowid`.as('row_key') : sql<null>`null`.as('row_key'))
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
       .where('group_index', '=', groupIndex)
@@ -276,7 +295,7 @@ export class Repository {
    */
   async recordSubmitResults(
     accountId: string,
-    results: Array<{ messageId: string; accepted: boolean; providerMessageId?: string; statusName: string }>,
+    results: SubmitRecord[],
     now: number,
     /** Re-stamps the rows as this batch's (used for in-doubt rows a batch recovers from an earlier one). */
     batch?: string,
@@ -294,23 +313,7 @@ export class Repository {
     // A single statement is atomic on its own; a transaction only when several must land together.
     const run = statements > 1 ? (fn: (db: Db) => Promise<void>) => this.db.transaction().execute(fn) : (fn: (db: Db) => Promise<void>) => fn(this.db);
     await run(async (trx) => {
-      if (accepted.length > 0) {
-        // Provider ids differ per row: join against a VALUES list (UPDATE … FROM works in SQLite ≥ 3.33 and
-        // PostgreSQL alike), one statement for the whole chunk.
-        const recordAccepted = () => sql`
-          with v(mid, pid) as (values ${sql.join(accepted.map((r) => sql`(${r.messageId}, ${r.providerMessageId ?? null})`))})
-          update messages set
-            state = case when messages.state = 'FINAL' then messages.state else 'SUBMITTED' end,
-            status_name = case when messages.state = 'FINAL' then messages.status_name else 'PENDING_ENROUTE' end,
-            provider_message_id = v.pid,
-            submitted_at = ${now},
-            updated_at = ${now}${batch ? sql`, dispatch_batch = ${batch}` : sql``}
-          from v
-          where messages.account_id = ${accountId} and messages.message_id = v.mid`;
-        const parameters: unknown[] = accepted.flatMap((r) => [r.messageId, r.providerMessageId ?? null]);
-        parameters.push(now, now, ...(batch ? [batch] : []), accountId);
-        await this.executeCompiled(trx, `recordAccepted:${accepted.length}:${batch ? 1 : 0}`, recordAccepted, parameters);
-      }
+      if (accepted.length > 0) await this.recordAccepted(trx, accountId, accepted, now, batch);
       for (const [statusName, ids] of refusedByStatus) {
         await trx
           .updateTable('messages')
@@ -336,6 +339,39 @@ export class Repository {
           ),
       );
     }
+  }
+
+  /**
+   * Marks accepted messages SUBMITTED with their provider ids in one statement: provider ids differ per row, so
+   * the rows are joined against a VALUES list (UPDATE … FROM works in SQLite ≥ 3.33 and PostgreSQL alike).
+   * On SQLite, when the rows' rowids are known, the join is on rowid, which skips the primary-key index
+   * (a third less time for the statement); the message id is still compared, so a row is never mistaken.
+   */
+  private async recordAccepted(db: Db, accountId: string, accepted: SubmitRecord[], now: number, batch?: string): Promise<void> {
+    const byRowid = this.rowKeys && accepted.every((r) => typeof r.rowKey === 'number');
+    // Built only the first time a shape is seen: a thousand-row VALUES list costs more to build than to run.
+    const build = () => sql`
+      with v(${sql.raw(byRowid ? 'rid, mid, pid' : 'mid, pid')}) as (values ${sql.join(
+        accepted.map((r) =>
+          byRowid ? sql`(${r.rowKey}, ${r.messageId}, ${r.providerMessageId ?? null})` : sql`(${r.messageId}, ${r.providerMessageId ?? null})`,
+        ),
+      )})
+      update messages set
+        state = case when messages.state = 'FINAL' then messages.state else 'SUBMITTED' end,
+        status_name = case when messages.state = 'FINAL' then messages.status_name else 'PENDING_ENROUTE' end,
+        provider_message_id = v.pid,
+        submitted_at = ${now},
+        updated_at = ${now}${batch ? sql`, dispatch_batch = ${batch}` : sql``}
+      from v
+      where ${byRowid ? sql`messages.rowid = v.rid and messages.message_id = v.mid` : sql`messages.message_id = v.mid`}
+        and messages.account_id = ${accountId}`;
+    const parameters: unknown[] = [];
+    for (const r of accepted) {
+      if (byRowid) parameters.push(r.rowKey);
+      parameters.push(r.messageId, r.providerMessageId ?? null);
+    }
+    parameters.push(now, now, ...(batch ? [batch] : []), accountId);
+    await this.executeCompiled(db, `recordAccepted:${accepted.length}:${batch ? 1 : 0}:${byRowid ? 1 : 0}`, build, parameters);
   }
 
   /** What one dispatch batch (all attempts of one sendBatch activity) got accepted and refused. */

@@ -28,9 +28,21 @@ export type SqliteRequest =
 /** Answers carry the id of their request; id 0 is the thread's start-up report. */
 export type SqliteReply =
   | { id: number; ready: true }
-  | { id: number; rows: unknown[] }
+  | { id: number; columns: string[]; values: unknown[][] }
   | { id: number; changes: number; lastInsertRowid: number | bigint }
   | { id: number; error: { message: string; code?: string } };
+
+/** Rows that crossed the thread boundary as arrays, as the objects Kysely hands out (a later duplicate name wins). */
+function toObjects(columns: string[], values: unknown[][]): Record<string, unknown>[] {
+  const rows = new Array<Record<string, unknown>>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const row: Record<string, unknown> = {};
+    const value = values[i]!;
+    for (let c = 0; c < columns.length; c++) row[columns[c]!] = value[c];
+    rows[i] = row;
+  }
+  return rows;
+}
 
 type Pending = { resolve: (reply: SqliteReply) => void; reject: (err: Error) => void };
 
@@ -69,7 +81,7 @@ class SqliteThreadDriver implements Driver {
     this.connection = {
       executeQuery: async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
         const answer = await this.request({ id: this.nextId++, sql: query.sql, parameters: query.parameters });
-        if ('rows' in answer) return { rows: answer.rows as R[] };
+        if ('values' in answer) return { rows: toObjects(answer.columns, answer.values) as R[] };
         if (!('changes' in answer)) return { rows: [] };
         return { rows: [], numAffectedRows: BigInt(answer.changes), insertId: BigInt(answer.lastInsertRowid) };
       },

@@ -37,16 +37,25 @@ try {
   process.exit(1);
 }
 
-const statements = new Map<string, SQLite.Statement>();
-function prepare(sql: string): SQLite.Statement {
-  let statement = statements.get(sql);
-  if (!statement) {
-    statement = db.prepare(sql);
+interface Prepared {
+  statement: SQLite.Statement;
+  /** Result column names of a reader; rows cross to the main thread as arrays in this order. */
+  columns?: string[];
+}
+
+const statements = new Map<string, Prepared>();
+function prepare(sql: string): Prepared {
+  let prepared = statements.get(sql);
+  if (!prepared) {
+    const statement = db.prepare(sql);
+    // Rows as arrays: half the cost of building objects here, and a cheaper copy to the main thread (an
+    // object carries its property names with every row).
+    prepared = statement.reader ? { statement: statement.raw(true), columns: statement.columns().map((c) => c.name) } : { statement };
     // Oldest first out: a Map iterates in insertion order.
     if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
-    statements.set(sql, statement);
+    statements.set(sql, prepared);
   }
-  return statement;
+  return prepared;
 }
 
 port.on('message', (request: SqliteRequest) => {
@@ -56,9 +65,9 @@ port.on('message', (request: SqliteRequest) => {
     return;
   }
   try {
-    const statement = prepare(request.sql);
-    if (statement.reader) {
-      reply({ id: request.id, rows: statement.all(request.parameters) });
+    const { statement, columns } = prepare(request.sql);
+    if (columns) {
+      reply({ id: request.id, columns, values: statement.all(request.parameters) as unknown[][] });
     } else {
       const { changes, lastInsertRowid } = statement.run(request.parameters);
       reply({ id: request.id, changes, lastInsertRowid });

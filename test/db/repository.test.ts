@@ -1,5 +1,5 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { bulkWorkflowId } from '../../core/bulk-service';
 import { migrateToLatest, openDatabase, type Db } from '../../db/database';
 import { BulkAlreadyExistsError, MessageIdTakenError, type NewMessage, Repository } from '../../db/repository';
@@ -148,6 +148,58 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
       'EXPIRED_EXPIRED',
       'EXPIRED_EXPIRED',
     ]);
+  });
+
+  test('outcomes recorded by the row keys the dispatch read the messages with', async () => {
+    await repo.insertBulk(bulk('k'), Array.from({ length: 4 }, (_, i) => message('k', i)));
+    await repo.insertBulk(bulk('other'), [message('other', 0)]);
+    const rows = await repo.unsentInRange('acme', 'k', 0, 0, 4);
+    // SQLite hands out its rowids; PostgreSQL has no stable row address, so its outcomes go by message id.
+    expect(rows.every((r) => (kind === 'sqlite' ? typeof r.row_key === 'number' : r.row_key === null))).toBe(true);
+    await repo.claimRange('acme', 'k', 0, 0, 4, 'batch-K', 2_000);
+    const executed: string[] = [];
+    const execute = db.executeQuery.bind(db);
+    jest.spyOn(db, 'executeQuery').mockImplementation((query, ...rest) => {
+      executed.push((query as CompiledQuery).sql);
+      return execute(query, ...rest);
+    });
+    const stale = rows[2]!;
+    await repo.recordSubmitResults(
+      'acme',
+      [
+        ...rows.slice(0, 2).map((r, i) => ({ messageId: r.message_id, rowKey: r.row_key, accepted: true, providerMessageId: `p${i}`, statusName: 'PENDING_ENROUTE' })),
+        // A row key that no longer belongs to the message (as after a VACUUM): the message stays in doubt.
+        { messageId: stale.message_id, rowKey: kind === 'sqlite' ? rows[3]!.row_key : null, accepted: true, providerMessageId: 'p2', statusName: 'PENDING_ENROUTE' },
+      ],
+      2_001,
+      undefined,
+      false,
+    );
+    jest.restoreAllMocks();
+    const after = await repo.listBulkMessages('acme', 'k');
+    expect(after.map((r) => [r.state, r.provider_message_id])).toEqual(
+      kind === 'sqlite'
+        ? [['SUBMITTED', 'p0'], ['SUBMITTED', 'p1'], ['SUBMITTING', null], ['SUBMITTING', null]]
+        : [['SUBMITTED', 'p0'], ['SUBMITTED', 'p1'], ['SUBMITTED', 'p2'], ['SUBMITTING', null]],
+    );
+    expect((await repo.getMessage('acme', 'other-m0'))?.state).toBe('QUEUED');
+    expect(executed).toHaveLength(1);
+    if (kind === 'sqlite') {
+      // The planner must reach each row through its rowid, not by scanning or by the primary-key index.
+      const full = Array.from({ length: 1000 }, (_, i) => ({ messageId: `x${i}`, rowKey: i + 1, accepted: true, providerMessageId: `p${i}`, statusName: 'PENDING_ENROUTE' }));
+      executed.length = 0;
+      jest.spyOn(db, 'executeQuery').mockImplementation((query, ...rest) => {
+        executed.push((query as CompiledQuery).sql);
+        return execute(query, ...rest);
+      });
+      await repo.recordSubmitResults('acme', full, 2_002, undefined, false);
+      jest.restoreAllMocks();
+      const parameters = [...full.flatMap((r) => [r.rowKey, r.messageId, r.providerMessageId]), 2_002, 2_002, 'acme'];
+      const plan = await db.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${executed[0]!}`, parameters));
+      const details = plan.rows.map((r) => r.detail).join(' | ');
+      expect(details).toMatch(/SEARCH messages USING INTEGER PRIMARY KEY \(rowid=\?\)/);
+      expect(details).not.toMatch(/SCAN messages|INDEX sqlite_autoindex/);
+    }
   });
 
   test('delivery reports update a message until it is final, never after', async () => {
