@@ -53,6 +53,12 @@ export interface SendBatchInput {
   groupIndex: number;
   fromSeq: number;
   toSeq: number;
+  /**
+   * How long the batch may hand messages to the provider, counted from when the workflow scheduled it: until
+   * the delivery window closes, validity ends, or the batch's time budget is spent. What it did not reach is
+   * left QUEUED and the result says it is incomplete. Absent: no limit (histories from before it existed).
+   */
+  stopAfterMs?: number;
 }
 
 export interface SendBatchResult {
@@ -61,6 +67,8 @@ export interface SendBatchResult {
   rejected: number;
   /** Of `submitted`, messages found already at the provider after a crash: not sent again. */
   recovered: number;
+  /** False when the batch stopped at stopAfterMs with messages of its range left unsent (QUEUED). */
+  complete?: boolean;
 }
 
 /** Messages handed to the provider per call: small enough that a heartbeat (and a cancel) lands between them. */
@@ -136,6 +144,12 @@ export function createActivities({
     async sendBatch(input: SendBatchInput): Promise<SendBatchResult> {
       const { accountId, bulkId, groupIndex } = input;
       const info = Context.current().info;
+      // Counted on this process's clock from this attempt's start, less the time earlier attempts and retry
+      // backoffs took (a difference of two server times): right in production, and under time skipping too.
+      const deadline =
+        input.stopAfterMs === undefined
+          ? Infinity
+          : Date.now() + input.stopAfterMs - (info.currentAttemptScheduledTimestampMs - info.scheduledTimestampMs);
       // The same for every attempt of this activity: what earlier attempts got accepted counts for this one.
       const batch = `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
       const rows = await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq);
@@ -153,6 +167,7 @@ export function createActivities({
       // SUBMITTING, which a retry resolves by lookup, so fewer writes cost nothing in safety.
       const ctx = Context.current();
       let nextChunk = 0;
+      let outOfTime = false;
       let lastBeat = 0;
       /** Set by the first lane (or write) that fails: the others stop before their next chunk. */
       let stopped = false;
@@ -176,15 +191,19 @@ export function createActivities({
       // lane takes the next chunk, so every message is submitted once per attempt.
       const lane = async () => {
         while (!stopped && nextChunk * SUBMIT_CHUNK < toSend.length) {
-          const from = nextChunk++ * SUBMIT_CHUNK;
-          const chunk = toSend.slice(from, from + SUBMIT_CHUNK);
           const now = Date.now();
+          if (now >= deadline) {
+            outOfTime = true;
+            return;
+          }
           if (now - lastBeat >= HEARTBEAT_EVERY_MS) {
             lastBeat = now;
-            ctx.heartbeat({ done: from });
+            ctx.heartbeat({ done: nextChunk * SUBMIT_CHUNK });
           }
           // A pause or cancel of the bulk cancels this activity: stop before the next chunk reaches the provider.
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure('dispatch batch cancelled');
+          const from = nextChunk++ * SUBMIT_CHUNK;
+          const chunk = toSend.slice(from, from + SUBMIT_CHUNK);
           const outcomes = await provider.submit(
             chunk.map((r) => ({
               reference: messageReference(accountId, r.message_id),
@@ -218,11 +237,19 @@ export function createActivities({
       // again. (An answer that never came leaves its messages SUBMITTING, in doubt, for the next attempt.)
       if (unrecorded.length > 0) flush();
       await Promise.all(writes);
+      // Messages no lane took never reached the provider: back to QUEUED, so no later batch has to ask about them.
+      const handedOut = Math.min(nextChunk * SUBMIT_CHUNK, toSend.length);
+      if (handedOut < toSend.length) {
+        await repo.releaseClaims(accountId, bulkId, { ...input, fromSeq: toSend[handedOut]!.group_seq }, batch);
+      }
       const failure = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
       if (failure) throw failure.reason;
       if (writeFailure) throw writeFailure;
       const outcome = await repo.batchOutcome(accountId, bulkId, input, batch);
-      return { submitted: outcome.accepted, rejected: outcome.refused, recovered };
+      if (outOfTime && handedOut < toSend.length) {
+        logger.info({ accountId, bulkId, unsent: toSend.length - handedOut }, 'dispatch batch stopped at its time limit');
+      }
+      return { submitted: outcome.accepted, rejected: outcome.refused, recovered, complete: handedOut === toSend.length };
     },
 
     /**

@@ -36,7 +36,7 @@ export interface LogFilter {
 
 export type DispatchRow = Pick<
   MessageRow,
-  'message_id' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state' | 'intermediate_report'
+  'message_id' | 'group_seq' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state' | 'intermediate_report'
 > & {
   /** SQLite's rowid of the message, which lets its outcome skip the primary-key index; null on PostgreSQL. */
   row_key: number | null;
@@ -231,7 +231,7 @@ export class Repository {
   ): Promise<DispatchRow[]> {
     return this.db
       .selectFrom('messages')
-      .select(['message_id', 'to_number', 'from_addr', 'text', 'flash', 'state', 'intermediate_report'])
+      .select(['message_id', 'group_seq', 'to_number', 'from_addr', 'text', 'flash', 'state', 'intermediate_report'])
       .select(this.rowKeys ? sql<number>`rowid`.as('row_key') : sql<null>`null`.as('row_key'))
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
@@ -287,6 +287,30 @@ export class Repository {
       // In-doubt rows still SUBMITTING here were not found at the provider: they become this batch's to send.
       .where('state', 'in', ['QUEUED', 'SUBMITTING'])
       .execute();
+  }
+
+  /**
+   * Hands back what a batch claimed but never gave the provider (group_seq from `fromSeq` up to `toSeq`):
+   * QUEUED again, so the next batch over the range sends it without asking the provider first.
+   */
+  async releaseClaims(
+    accountId: string,
+    bulkId: string,
+    range: { groupIndex: number; fromSeq: number; toSeq: number },
+    batch: string,
+  ): Promise<number> {
+    const res = await this.db
+      .updateTable('messages')
+      .set({ state: 'QUEUED', dispatch_batch: null })
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('group_index', '=', range.groupIndex)
+      .where('group_seq', '>=', range.fromSeq)
+      .where('group_seq', '<', range.toSeq)
+      .where('state', '=', 'SUBMITTING')
+      .where('dispatch_batch', '=', batch)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows);
   }
 
   /**

@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, SendBatchResult } from '../activities';
 import { decideReschedule, decideStatusChange, type Decision, FINAL_BULK_STATUSES } from '../domain/bulk-control';
-import { isWindowOpen, nextWindowOpening } from '../domain/delivery-window';
+import { isWindowOpen, nextWindowOpening, windowClosesAt } from '../domain/delivery-window';
 import { BulkStatusKey, SendAtKey } from '../temporal/search-attributes';
 import {
   bulkStatusQuery,
@@ -55,7 +55,14 @@ const { expireGroup, cancelUnsent, recordBulkState, batchOutcome, deliverReports
  * Each batch keeps several submits in flight itself (SUBMIT_LANES), so few large batches keep the provider
  * link busy; fewer batches mean fewer activity tasks and heartbeats for the Temporal server (bench:dispatch).
  */
-export const DISPATCH_BATCH = 5000;
+export const DISPATCH_BATCH = 10_000;
+/** The batch size of workflows started before the 'dispatch-batch-10000' patch. */
+const DISPATCH_BATCH_BEFORE_PATCH = 5000;
+/**
+ * The longest one batch hands messages to the provider before it returns what is left to the workflow: well
+ * inside sendBatch's start-to-close timeout, however slow the provider link.
+ */
+export const BATCH_TIME_BUDGET_MS = 60_000;
 /**
  * Batches of one bulk in flight at once (a sliding window, as in the batch-sliding-window sample). They work on
  * disjoint ranges of the group, so they never contend for a message. Two: one starts (reads and claims its
@@ -116,9 +123,15 @@ interface Batch {
 
 export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts> {
   const { accountId, bulkId, speedLimit } = input;
-  const batchSize = input.tuning?.batchSize ?? DISPATCH_BATCH;
+  const batchSize = input.tuning?.batchSize ?? (patched('dispatch-batch-10000') ? DISPATCH_BATCH : DISPATCH_BATCH_BEFORE_PATCH);
+  /**
+   * Batches stop when their group's window closes, its validity ends or their time budget is spent, and hand
+   * back what they did not reach (as do paused batches); without the patch, a batch ran its range to the end.
+   */
+  const timeLimits = patched('batch-time-limits');
   const concurrency = input.tuning?.concurrency ?? DISPATCH_CONCURRENCY;
   const historyLimit = input.tuning?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
+  const batchTimeBudget = input.tuning?.batchTimeBudgetMs ?? BATCH_TIME_BUDGET_MS;
   const carried = input.carried;
 
   // ---- state ----
@@ -126,6 +139,10 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   const done = new Set<number>(carried?.doneGroups ?? []);
   /** Per group, the first group_seq not yet handed to a batch. */
   const nextSeq = new Map<number, number>(Object.entries(carried?.nextSeq ?? {}).map(([k, v]) => [Number(k), v]));
+  /** Per group, ranges handed back unfinished: sent before new ranges, and never overlapping a running batch. */
+  const leftovers = new Map<number, Array<[number, number]>>(
+    Object.entries(carried?.leftovers ?? {}).map(([k, v]) => [Number(k), v.map(([from, to]) => [from, to] as [number, number])]),
+  );
   const counts: BulkCounts = carried?.counts ?? {
     total: groups.reduce((n, g) => n + g.messageCount, 0),
     sent: 0,
@@ -253,7 +270,9 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     // Our own activity id, so that a cancelled batch's outcome can still be counted (the activity tags the
     // messages it submits with runId/activityId).
     const activityId = `batch-${group.index}-${fromSeq}-${++launched}`;
-    const range = { accountId, bulkId, groupIndex: group.index, fromSeq, toSeq };
+    const now = Date.now();
+    const stopAt = Math.min(windowClosesAt(group.window, now), group.validityEndsAt, now + batchTimeBudget);
+    const range = { accountId, bulkId, groupIndex: group.index, fromSeq, toSeq, ...(timeLimits ? { stopAfterMs: Math.max(0, stopAt - now) } : {}) };
     const { sendBatch } = proxyActivities<Activities>({ ...sendBatchOptions, activityId });
     const batch: Batch = {
       group: group.index,
@@ -267,6 +286,8 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
             counts.rejected += result.rejected;
             // Stamped at the end, so the next unit starts after the batch's last message really went out.
             if (speedLimit) sendLog = [...sendLog, { at: Date.now(), count: result.submitted + result.rejected }];
+            // Stopped at its time limit: the rest of the range waits for the next opening (or expires).
+            if (result.complete === false) handBack(group.index, fromSeq, toSeq);
           },
           async (err: unknown) => {
             if (!isCancellation(err)) throw err;
@@ -277,7 +298,8 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
             );
             counts.sent += partial.submitted;
             counts.rejected += partial.rejected;
-            nextSeq.set(group.index, Math.min(nextSeq.get(group.index) ?? fromSeq, fromSeq));
+            if (timeLimits) handBack(group.index, fromSeq, toSeq);
+            else nextSeq.set(group.index, Math.min(nextSeq.get(group.index) ?? fromSeq, fromSeq));
           },
         )
         .finally(() => {
@@ -287,6 +309,30 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     };
     inFlight.push(batch);
     everSent = true;
+  }
+
+  /** A batch's range goes back to be sent later; the next batch over it skips what was sent. */
+  function handBack(groupIndex: number, fromSeq: number, toSeq: number): void {
+    leftovers.set(groupIndex, [...(leftovers.get(groupIndex) ?? []), [fromSeq, toSeq]]);
+  }
+
+  const hasLeftovers = (g: ScheduleGroup) => (leftovers.get(g.index)?.length ?? 0) > 0;
+  const hasUnsent = (g: ScheduleGroup) => (nextSeq.get(g.index) ?? 0) < g.messageCount || hasLeftovers(g);
+
+  /** The next range of a group to send, at most `size` long: handed-back ranges first, then new ones. */
+  function takeRange(group: ScheduleGroup, size: number): [number, number] | undefined {
+    const back = leftovers.get(group.index);
+    if (back && back.length > 0) {
+      const [from, to] = back[0]!;
+      if (to - from <= size) return back.shift();
+      back[0] = [from + size, to];
+      return [from, from + size];
+    }
+    const from = nextSeq.get(group.index) ?? 0;
+    if (from >= group.messageCount) return undefined;
+    const to = Math.min(group.messageCount, from + size);
+    nextSeq.set(group.index, to);
+    return [from, to];
   }
 
   /**
@@ -316,6 +362,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
       controlLog: controlLog.slice(-100),
       doneGroups: [...done],
       nextSeq: Object.fromEntries(nextSeq),
+      leftovers: Object.fromEntries(leftovers),
       counts,
       sendLog: sendLog.filter((e) => e.at > now - unit),
     };
@@ -330,8 +377,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
 
     for (const group of open) {
       const now = Date.now();
-      const next = nextSeq.get(group.index) ?? 0;
-      if (next >= group.messageCount) {
+      if (!hasUnsent(group)) {
         // Everything handed out: the group is done once its last batches have finished.
         if (!groupBusy(group)) {
           done.add(group.index);
@@ -343,20 +389,19 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
         // Validity keeps running while paused. Running batches finish first; what they did not reach expired.
         if (groupBusy(group)) continue;
         counts.expired += await expireGroup({ accountId, bulkId, groupIndex: group.index });
+        leftovers.delete(group.index);
         done.add(group.index);
         changes++;
         continue;
       }
       if (draining || status === 'PAUSED' || now < group.sendAt || !isWindowOpen(group.window, now)) continue;
       while (inFlight.length < concurrency && (status === 'PENDING' || status === 'PROCESSING')) {
-        const from = nextSeq.get(group.index) ?? 0;
-        if (from >= group.messageCount) break;
+        if (!hasUnsent(group)) break;
         const { allowed } = speedAllowance(speedLimit, sendLog, now, inFlightSize());
         if (allowed === 0) break;
-        const to = Math.min(group.messageCount, from + Math.min(batchSizeFor(launched), allowed));
+        const [from, to] = takeRange(group, Math.min(batchSizeFor(launched), allowed))!;
         setStatus('PROCESSING');
         launch(group, from, to);
-        nextSeq.set(group.index, to);
         changes++;
       }
     }
@@ -369,7 +414,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     // Nothing to do right now: sleep durably until a batch finishes, an operator acts, or a group needs attention.
     const now = Date.now();
     const speedFreeAt = speedAllowance(speedLimit, sendLog, now, inFlightSize()).nextAt;
-    const waiting = groups.filter((g) => !done.has(g.index) && (nextSeq.get(g.index) ?? 0) < g.messageCount);
+    const waiting = groups.filter((g) => !done.has(g.index) && hasUnsent(g));
     const wakeAt = Math.min(
       ...waiting.map((g) =>
         status === 'PAUSED'

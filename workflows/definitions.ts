@@ -51,10 +51,12 @@ export interface BulkWorkflowInput {
 
 /** Knobs with production defaults; tests lower them to exercise batching and continue-as-new quickly. */
 export interface WorkflowTuning {
-  /** Messages per sendBatch call (default DISPATCH_BATCH, 5000). */
+  /** Messages per sendBatch call (default DISPATCH_BATCH, 10,000). */
   batchSize?: number;
   /** sendBatch activities in flight at once (default DISPATCH_CONCURRENCY, 2). */
   concurrency?: number;
+  /** The longest one batch sends before handing what is left back to the workflow (default 60 s). */
+  batchTimeBudgetMs?: number;
   /** Continue-as-new once history has this many events (default 10,000), or when the server suggests it. */
   continueAsNewAfterEvents?: number;
   /** How long after the last validity ends reports are awaited before EXPIRED_DLR_UNKNOWN (default 24 h). */
@@ -82,6 +84,8 @@ export interface CarriedState {
   nextSeq: Record<number, number>;
   counts: BulkCounts;
   sendLog: Array<{ at: number; count: number }>;
+  /** Per group, ranges [from, to) that batches handed back unfinished, to be sent before new ranges. */
+  leftovers?: Record<number, Array<[number, number]>>;
 }
 
 export interface BulkSnapshot {

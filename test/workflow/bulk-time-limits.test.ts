@@ -1,0 +1,115 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DateTime } from 'luxon';
+import { bulkWorkflowId } from '../../core/bulk-service';
+import type { DeliveryWindow } from '../../domain/delivery-window';
+import type { SmsSimulator } from '../../providers/simulator';
+import type { OutboundSms, SmsProvider } from '../../providers/types';
+import { sendBatchCalls } from '../helpers/history';
+import { createTestStack, type TestStack } from '../helpers/stack';
+import { createTimeSkippingEnv } from '../helpers/temporal';
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+/** The simulator behind a slow link (SUBMIT_DELAY_MS a call), counting the references it is asked about. */
+class CountingProvider implements SmsProvider {
+  readonly name = 'counting';
+  lookedUp = 0;
+  constructor(private readonly inner: SmsSimulator) {}
+  submit(messages: OutboundSms[]) {
+    return this.inner.submit(messages);
+  }
+  lookup(references: string[]) {
+    this.lookedUp += references.length;
+    return this.inner.lookup(references);
+  }
+  onDeliveryReports() {}
+  async close() {}
+}
+
+/** 100 messages per call, 4 calls in flight: about 1,300 messages a second. */
+const SUBMIT_DELAY_MS = 300;
+const numbers = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ to: String(41793040000 + i), messageId: `${prefix}-${i}` }));
+
+let env: TestWorkflowEnvironment;
+let stack: TestStack;
+let provider: CountingProvider;
+
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+  stack = await createTestStack(env, {
+    simulator: { submitDelayMs: SUBMIT_DELAY_MS },
+    provider: (sim) => (provider = new CountingProvider(sim)),
+    tuning: { batchSize: 3000, batchTimeBudgetMs: 700 },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.close();
+  await env?.teardown();
+});
+
+function expectEachSentOnce(total: number) {
+  expect(stack.simulator.duplicateSubmits).toBe(0);
+  expect([...stack.simulator.submitAttempts.values()].every((n) => n === 1)).toBe(true);
+  expect(provider.lookedUp).toBe(0);
+  return expect(stack.simulator.acceptedCount).toBe(total);
+}
+
+test('a batch still sending when the window closes stops there; the rest goes at the next opening', async () => {
+  const now = (stack.clock.now = await env.currentTimeMs());
+  let close = DateTime.fromMillis(now, { zone: 'utc' }).plus({ days: 1 }).set({ hour: 6, minute: 1, second: 0, millisecond: 0 });
+  while (close.weekday > 5) close = close.plus({ days: 1 });
+  // Open 06:00–06:01 on weekdays; the bulk becomes due one second before the close.
+  const window: DeliveryWindow = { days: ['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY'], from: { hour: 6, minute: 0 }, to: { hour: 6, minute: 1 } };
+  await stack.bulks.createBulk({
+    accountId: 'acme',
+    bulkId: 'window-close',
+    messages: [
+      { text: 'Window test', flash: false, intermediateReport: false, sendAt: close.toMillis() - 1000, window, destinations: numbers('w', 3000) },
+    ],
+  });
+  const handle = stack.client.workflow.getHandle(bulkWorkflowId('acme', 'window-close'));
+  const counts = await handle.result();
+  expect(counts).toMatchObject({ total: 3000, sent: 3000, expired: 0 });
+
+  const calls = await sendBatchCalls(stack.client, handle);
+  const before = calls.filter((c) => c.at < close.toMillis());
+  const nextOpening = close.minus({ minutes: 1 }).plus({ days: close.weekday === 5 ? 3 : 1 }).toMillis();
+  const after = calls.filter((c) => c.at >= nextOpening);
+  expect(before.length + after.length).toBe(calls.length);
+  // The first batch was given the second left until the close, and stopped with most of its range unsent.
+  expect(before[0]!.input.stopAfterMs).toBeLessThanOrEqual(1000);
+  expect(before.some((c) => c.result.complete === false)).toBe(true);
+  const sentBefore = before.reduce((n, c) => n + c.result.submitted, 0);
+  expect(sentBefore).toBeGreaterThan(0);
+  expect(sentBefore).toBeLessThan(2500);
+  expect(after.reduce((n, c) => n + c.result.submitted, 0)).toBe(3000 - sentBefore);
+  expect(after[0]!.at).toBeLessThan(nextOpening + MINUTE);
+  // What the stopped batch did not reach went back to QUEUED: nothing was in doubt, nothing was looked up.
+  expect(calls.every((c) => c.result.recovered === 0)).toBe(true);
+  expectEachSentOnce(3000);
+});
+
+test('a batch that spends its time budget hands the rest back and the bulk carries on at once', async () => {
+  stack.clock.now = await env.currentTimeMs();
+  provider.lookedUp = 0;
+  const accepted = stack.simulator.acceptedCount;
+  await stack.bulks.createBulk({
+    accountId: 'acme',
+    bulkId: 'budget',
+    messages: [{ text: 'Budget test', flash: false, intermediateReport: false, destinations: numbers('b', 2000) }],
+  });
+  const handle = stack.client.workflow.getHandle(bulkWorkflowId('acme', 'budget'));
+  const counts = await handle.result();
+  expect(counts).toMatchObject({ total: 2000, sent: 2000 });
+  const calls = await sendBatchCalls(stack.client, handle);
+  // 2,000 messages at ~1,300 a second cannot fit in two 0.7-second batches: some stopped and were resumed.
+  expect(calls.filter((c) => c.result.complete === false).length).toBeGreaterThan(0);
+  expect(calls.every((c) => c.input.stopAfterMs === 700)).toBe(true);
+  expect(calls.reduce((n, c) => n + c.result.submitted, 0)).toBe(2000);
+  expect(calls[calls.length - 1]!.at - calls[0]!.at).toBeLessThan(DAY);
+  expect(stack.simulator.acceptedCount - accepted).toBe(2000);
+  expectEachSentOnce(accepted + 2000);
+});
