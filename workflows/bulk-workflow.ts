@@ -51,9 +51,10 @@ const { expireGroup, cancelUnsent, recordBulkState, batchOutcome, deliverReports
 });
 
 /**
- * Messages per sendBatch call: the granularity at which windows, validity and speed limits are re-checked.
- * Each batch keeps several submits in flight itself (SUBMIT_LANES), so few large batches keep the provider
- * link busy; fewer batches mean fewer activity tasks and heartbeats for the Temporal server (bench:dispatch).
+ * Messages per sendBatch call. Each batch keeps several submits in flight itself (SUBMIT_LANES), so few large
+ * batches keep the provider link busy; fewer batches mean fewer activity tasks for the Temporal server and
+ * fewer pauses between batches (bench:dispatch: 10,000 measured 10–15% faster than 5000). The size does not
+ * bound how late a batch sends: it stops by itself at its window's close or validity end (stopAfterMs).
  */
 export const DISPATCH_BATCH = 10_000;
 /** The batch size of workflows started before the 'dispatch-batch-10000' patch. */
