@@ -240,7 +240,10 @@ export function createActivities({
       // Messages no lane took never reached the provider: back to QUEUED, so no later batch has to ask about them.
       const handedOut = Math.min(nextChunk * SUBMIT_CHUNK, toSend.length);
       if (handedOut < toSend.length) {
-        await repo.releaseClaims(accountId, bulkId, { ...input, fromSeq: toSend[handedOut]!.group_seq }, batch);
+        await repo.releaseClaims(accountId, bulkId, { ...input, fromSeq: toSend[handedOut]!.group_seq }, batch).catch((err: unknown) => {
+          // Still SUBMITTING, they are merely in doubt: the next batch asks the provider before sending them.
+          logger.warn({ accountId, bulkId, err: (err as Error).message }, 'could not release unsent claims');
+        });
       }
       const failure = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
       if (failure) throw failure.reason;

@@ -113,3 +113,34 @@ test('a batch that spends its time budget hands the rest back and the bulk carri
   expect(stack.simulator.acceptedCount - accepted).toBe(2000);
   expectEachSentOnce(accepted + 2000);
 });
+
+test('a batch still sending when validity ends stops there; what it did not reach expires unsent', async () => {
+  const serverNow = await env.currentTimeMs();
+  provider.lookedUp = 0;
+  const accepted = stack.simulator.acceptedCount;
+  // Accepted 58 s ago by the service's clock with a 1-minute validity: it ends 2 s after the workflow starts.
+  stack.clock.now = serverNow - 58_000;
+  await stack.bulks.createBulk({
+    accountId: 'acme',
+    bulkId: 'validity-end',
+    messages: [
+      { text: 'Validity test', flash: false, intermediateReport: false, validityPeriodMinutes: 1, destinations: numbers('v', 8000) },
+    ],
+  });
+  const handle = stack.client.workflow.getHandle(bulkWorkflowId('acme', 'validity-end'));
+  const counts = await handle.result();
+  const calls = await sendBatchCalls(stack.client, handle);
+  // Batches get 0.7 s each here; the last ones were cut shorter by the end of validity.
+  expect(calls.some((c) => c.input.stopAfterMs! < 700)).toBe(true);
+  expect(calls.every((c) => c.at < serverNow + 2000)).toBe(true);
+  expect(counts.sent).toBeGreaterThan(0);
+  expect(counts.expired).toBeGreaterThan(0);
+  // Two batches in flight send at most ~2,700 messages a second: 8,000 cannot all go in 2 s.
+  expect(counts.sent + counts.expired).toBe(8000);
+  expect(stack.simulator.acceptedCount - accepted).toBe(counts.sent);
+  const rows = await stack.repo.listBulkMessages('acme', 'validity-end');
+  const expired = rows.filter((r) => r.status_name === 'EXPIRED_EXPIRED');
+  expect(expired).toHaveLength(counts.expired);
+  expect(expired.every((r) => r.provider_message_id === null && !stack.simulator.hasAccepted(`acme:${r.message_id}`))).toBe(true);
+  expectEachSentOnce(accepted + counts.sent);
+});
