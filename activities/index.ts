@@ -323,9 +323,7 @@ export function createActivities({
         }
         if (result.pushFailed > 0) break;
       }
-      const { pending, nextAttemptAt } = await repo.pendingPushes(accountId, bulkId);
-      const outcomes = await repo.deliveryOutcomes(accountId, bulkId);
-      return { ...result, pending, nextAttemptAt, notFinal: await repo.countNotFinal(accountId, bulkId), ...outcomes };
+      return { ...result, ...(await repo.reportProgress(accountId, bulkId)) };
     },
 
     /** Submitted messages whose report never came within the wait after validity: EXPIRED_DLR_UNKNOWN. */

@@ -333,10 +333,11 @@ export class Repository {
       if (!r.accepted) refusedByStatus.set(r.statusName, [...(refusedByStatus.get(r.statusName) ?? []), r.messageId]);
     }
     const stamp = batch ? { dispatch_batch: batch } : {};
-    const statements = (accepted.length > 0 ? 1 : 0) + refusedByStatus.size;
-    // A single statement is atomic on its own; a transaction only when several must land together.
-    const run = statements > 1 ? (fn: (db: Db) => Promise<void>) => this.db.transaction().execute(fn) : (fn: (db: Db) => Promise<void>) => fn(this.db);
-    await run(async (trx) => {
+    const refused = [...refusedByStatus.values()].flat();
+    const queueIntermediate = accepted.length > 0 && intermediateWanted;
+    const statements = (accepted.length > 0 ? 1 : 0) + refusedByStatus.size * 2 + (queueIntermediate ? 1 : 0);
+    // A status and the report it owes land together, or a reader could see the one without the other.
+    await this.atomically(statements, async (trx) => {
       if (accepted.length > 0) await this.recordAccepted(trx, accountId, accepted, now, batch);
       for (const [statusName, ids] of refusedByStatus) {
         await trx
@@ -346,23 +347,27 @@ export class Repository {
           .where('message_id', 'in', ids)
           .execute();
       }
+      if (refused.length > 0) {
+        await queueReports(trx, true, now, (q) => q.where('account_id', '=', accountId).where('message_id', 'in', refused));
+      }
+      if (queueIntermediate) {
+        await queueReports(trx, false, now, (q) =>
+          q
+            .where('account_id', '=', accountId)
+            .where('state', '=', 'SUBMITTED')
+            .where(
+              'message_id',
+              'in',
+              accepted.map((r) => r.messageId),
+            ),
+        );
+      }
     });
-    const refused = [...refusedByStatus.values()].flat();
-    if (refused.length > 0) {
-      await queueReports(this.db, true, now, (q) => q.where('account_id', '=', accountId).where('message_id', 'in', refused));
-    }
-    if (accepted.length > 0 && intermediateWanted) {
-      await queueReports(this.db, false, now, (q) =>
-        q
-          .where('account_id', '=', accountId)
-          .where('state', '=', 'SUBMITTED')
-          .where(
-            'message_id',
-            'in',
-            accepted.map((r) => r.messageId),
-          ),
-      );
-    }
+  }
+
+  /** Runs `fn` in a transaction when it issues more than one statement; a single statement is atomic by itself. */
+  private async atomically<T>(statements: number, fn: (db: Db) => Promise<T>): Promise<T> {
+    return statements > 1 ? this.db.transaction().execute(fn) : fn(this.db);
   }
 
   /**
@@ -437,44 +442,63 @@ export class Repository {
     statusName: string,
     now: number,
   ): Promise<number> {
-    let q = this.db
-      .updateTable('messages')
-      .set({ state: 'FINAL', status_name: statusName, done_at: now, updated_at: now })
-      .where('account_id', '=', accountId)
-      .where('bulk_id', '=', bulkId)
-      .where('state', 'in', ['QUEUED', 'SUBMITTING']);
-    if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
-    const res = await q.executeTakeFirst();
-    await queueReports(this.db, true, now, (r) => {
-      let sel = r
+    return this.db.transaction().execute(async (trx) => {
+      let q = trx
+        .updateTable('messages')
+        .set({ state: 'FINAL', status_name: statusName, done_at: now, updated_at: now })
         .where('account_id', '=', accountId)
         .where('bulk_id', '=', bulkId)
-        .where('state', '=', 'FINAL')
-        .where('status_name', '=', statusName)
-        .where('done_at', '=', now);
-      if (groupIndex !== undefined) sel = sel.where('group_index', '=', groupIndex);
-      return sel;
+        .where('state', 'in', ['QUEUED', 'SUBMITTING']);
+      if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
+      const res = await q.executeTakeFirst();
+      await queueReports(trx, true, now, (r) => {
+        let sel = r
+          .where('account_id', '=', accountId)
+          .where('bulk_id', '=', bulkId)
+          .where('state', '=', 'FINAL')
+          .where('status_name', '=', statusName)
+          .where('done_at', '=', now);
+        if (groupIndex !== undefined) sel = sel.where('group_index', '=', groupIndex);
+        return sel;
+      });
+      return Number(res.numUpdatedRows);
     });
-    return Number(res.numUpdatedRows);
   }
 
   /** No report came within the wait after validity: what is still SUBMITTED ends EXPIRED_DLR_UNKNOWN. */
   async expireUnreported(accountId: string, bulkId: string, now: number): Promise<number> {
-    const res = await this.db
-      .updateTable('messages')
-      .set({ state: 'FINAL', status_name: 'EXPIRED_DLR_UNKNOWN', done_at: now, updated_at: now })
-      .where('account_id', '=', accountId)
-      .where('bulk_id', '=', bulkId)
-      .where('state', '=', 'SUBMITTED')
-      .executeTakeFirst();
-    await queueReports(this.db, true, now, (r) =>
-      r
+    return this.db.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('messages')
+        .set({ state: 'FINAL', status_name: 'EXPIRED_DLR_UNKNOWN', done_at: now, updated_at: now })
         .where('account_id', '=', accountId)
         .where('bulk_id', '=', bulkId)
-        .where('status_name', '=', 'EXPIRED_DLR_UNKNOWN')
-        .where('done_at', '=', now),
-    );
-    return Number(res.numUpdatedRows);
+        .where('state', '=', 'SUBMITTED')
+        .executeTakeFirst();
+      await queueReports(trx, true, now, (r) =>
+        r
+          .where('account_id', '=', accountId)
+          .where('bulk_id', '=', bulkId)
+          .where('status_name', '=', 'EXPIRED_DLR_UNKNOWN')
+          .where('done_at', '=', now),
+      );
+      return Number(res.numUpdatedRows);
+    });
+  }
+
+  /**
+   * Where a bulk's reporting stands. Messages are counted before the owed pushes: a message's final status and
+   * the report it owes are written in one transaction, so once every message is seen final, every push they
+   * owe is seen too. (Read the other way round, a report queued between the two reads would be missed, and
+   * the workflow would close with a push never made.)
+   */
+  async reportProgress(
+    accountId: string,
+    bulkId: string,
+  ): Promise<{ notFinal: number; delivered: number; failed: number; pending: number; nextAttemptAt: number | null }> {
+    const notFinal = await this.countNotFinal(accountId, bulkId);
+    const outcomes = await this.deliveryOutcomes(accountId, bulkId);
+    return { notFinal, ...outcomes, ...(await this.pendingPushes(accountId, bulkId)) };
   }
 
   /** Final outcomes so far: delivered to the handset, and failed (undeliverable, or refused other than canceled). */
@@ -511,28 +535,32 @@ export class Repository {
     messageId: string,
     report: { statusName: string; final: boolean; errorName?: string; doneAt: number; providerMessageId?: string },
   ): Promise<boolean> {
-    const res = await this.db
-      .updateTable('messages')
-      .set({
-        // A report can overtake the record of the submit (the message is still SUBMITTING): it proves the
-        // provider accepted the message, so it fills in what the submit record would have.
-        provider_message_id: sql<string>`coalesce(provider_message_id, ${report.providerMessageId ?? null})`,
-        submitted_at: sql<number>`coalesce(submitted_at, ${report.doneAt})`,
-        state: report.final ? 'FINAL' : 'SUBMITTED',
-        status_name: report.statusName,
-        error_name: report.errorName ?? null,
-        done_at: report.final ? report.doneAt : null,
-        updated_at: report.doneAt,
-      })
-      .where('account_id', '=', accountId)
-      .where('message_id', '=', messageId)
-      .where('state', '!=', 'FINAL')
-      .executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) return false;
-    await queueReports(this.db, report.final, report.doneAt, (q) =>
-      q.where('account_id', '=', accountId).where('message_id', '=', messageId),
-    );
-    return true;
+    // One transaction: the workflow closes once every message is final and no report is owed, so it must never
+    // see the message final before its report is queued.
+    return this.db.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('messages')
+        .set({
+          // A report can overtake the record of the submit (the message is still SUBMITTING): it proves the
+          // provider accepted the message, so it fills in what the submit record would have.
+          provider_message_id: sql<string>`coalesce(provider_message_id, ${report.providerMessageId ?? null})`,
+          submitted_at: sql<number>`coalesce(submitted_at, ${report.doneAt})`,
+          state: report.final ? 'FINAL' : 'SUBMITTED',
+          status_name: report.statusName,
+          error_name: report.errorName ?? null,
+          done_at: report.final ? report.doneAt : null,
+          updated_at: report.doneAt,
+        })
+        .where('account_id', '=', accountId)
+        .where('message_id', '=', messageId)
+        .where('state', '!=', 'FINAL')
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) return false;
+      await queueReports(trx, report.final, report.doneAt, (q) =>
+        q.where('account_id', '=', accountId).where('message_id', '=', messageId),
+      );
+      return true;
+    });
   }
 
   async getMessage(accountId: string, messageId: string): Promise<MessageRow | undefined> {

@@ -202,6 +202,35 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
     }
   });
 
+  test('a bulk never looks finished while the report its last message owes is being queued', async () => {
+    await repo.insertBulk(bulk('race'), [message('race', 0, { notify_url: 'https://hooks.example.com/dlr', state: 'SUBMITTED' })]);
+    // The workflow's progress check runs right after the delivery report has made the message final, while the
+    // report it owes may not be queued yet: it must not see "all final, nothing owed".
+    let armed = true;
+    let dlrUpdate: unknown;
+    let seen: Promise<{ notFinal: number; pending: number }> | undefined;
+    const observing = new Repository(
+      db.withPlugin({
+        transformQuery: ({ node, queryId }) => {
+          if (armed && node.kind === 'UpdateQueryNode') [armed, dlrUpdate] = [false, queryId];
+          return node;
+        },
+        transformResult: async ({ result, queryId }) => {
+          if (queryId === dlrUpdate) {
+            seen = repo.reportProgress('acme', 'race');
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          return result;
+        },
+      }),
+    );
+    expect(await observing.applyDeliveryReport('acme', 'race-m0', { statusName: 'DELIVERED_TO_HANDSET', final: true, doneAt: 5 })).toBe(true);
+    expect(seen).toBeDefined();
+    const progress = await seen!;
+    expect(progress.notFinal > 0 || progress.pending > 0).toBe(true);
+    expect(await repo.reportProgress('acme', 'race')).toMatchObject({ notFinal: 0, pending: 1, delivered: 1 });
+  });
+
   test('delivery reports update a message until it is final, never after', async () => {
     await repo.insertBulk(bulk('r'), [message('r', 0, { state: 'SUBMITTED' })]);
     expect(await repo.applyDeliveryReport('acme', 'r-m0', { statusName: 'DELIVERED_TO_HANDSET', final: true, doneAt: 5 })).toBe(true);
