@@ -33,22 +33,25 @@ export function createProvider(config: Pick<Config, 'SMS_PROVIDER' | 'SMS_HTTP_U
   }
 }
 
-/** Applies provider delivery reports to the stored messages. */
+/** Applies provider delivery reports to the stored messages, in batches (see Repository.applyDeliveryReports). */
 export function deliveryReportHandler(repo: Repository, logger: Logger) {
   return async (reports: ProviderDeliveryReport[]): Promise<void> => {
-    for (const report of reports) {
+    const updates = reports.map((report) => {
       const { accountId, messageId } = parseReference(report.reference);
-      const status = STATUSES[report.status];
-      try {
-        await repo.applyDeliveryReport(accountId, messageId, {
-          statusName: report.status,
-          final: isFinalStatus(status),
-          doneAt: report.doneAt,
-          providerMessageId: report.providerMessageId,
-        });
-      } catch (err) {
-        logger.error({ err, accountId, messageId }, 'could not apply delivery report');
-      }
+      return {
+        accountId,
+        messageId,
+        statusName: report.status,
+        final: isFinalStatus(STATUSES[report.status]),
+        doneAt: report.doneAt,
+        providerMessageId: report.providerMessageId,
+      };
+    });
+    try {
+      await repo.applyDeliveryReports(updates);
+    } catch (err) {
+      // Messages left without their report end EXPIRED_DLR_UNKNOWN after the wait that follows validity.
+      logger.error({ err, reports: updates.length }, 'could not apply delivery reports');
     }
   };
 }

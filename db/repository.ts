@@ -52,6 +52,20 @@ export interface SubmitRecord {
   statusName: string;
 }
 
+/** A delivery report as the provider gave it, for the message it belongs to. */
+export interface DeliveryReportUpdate {
+  accountId: string;
+  messageId: string;
+  statusName: string;
+  final: boolean;
+  errorName?: string;
+  doneAt: number;
+  providerMessageId?: string;
+}
+
+/** Delivery reports per transaction: 7 parameters each, far under SQLite's limit of 32766. */
+const DELIVERY_REPORT_CHUNK = 500;
+
 /** Statement texts kept by executeCompiled. */
 const COMPILED_SQL_CACHE = 32;
 
@@ -85,7 +99,6 @@ function isUniqueViolation(err: unknown): boolean {
 async function queueReports(
   db: Db,
   final: boolean,
-  now: number,
   filter: (qb: SelectQueryBuilder<Database, 'messages', object>) => SelectQueryBuilder<Database, 'messages', object>,
 ): Promise<void> {
   let select = db.selectFrom('messages').select([
@@ -96,7 +109,8 @@ async function queueReports(
     'status_name',
     sql<number>`${sql.lit(final ? 1 : 0)}`.as('final'),
     sql<number>`case when notify_url is null then 0 else 1 end`.as('push'),
-    sql<number>`coalesce(done_at, cast(${now} as bigint))`.as('done_at'),
+    // An intermediate status has no done_at; it was set when the row was last updated.
+    sql<number>`coalesce(done_at, updated_at)`.as('done_at'),
   ]);
   if (!final) select = select.where('intermediate_report', '=', 1).where('notify_url', 'is not', null);
   await db
@@ -348,10 +362,10 @@ export class Repository {
           .execute();
       }
       if (refused.length > 0) {
-        await queueReports(trx, true, now, (q) => q.where('account_id', '=', accountId).where('message_id', 'in', refused));
+        await queueReports(trx, true, (q) => q.where('account_id', '=', accountId).where('message_id', 'in', refused));
       }
       if (queueIntermediate) {
-        await queueReports(trx, false, now, (q) =>
+        await queueReports(trx, false, (q) =>
           q
             .where('account_id', '=', accountId)
             .where('state', '=', 'SUBMITTED')
@@ -451,7 +465,7 @@ export class Repository {
         .where('state', 'in', ['QUEUED', 'SUBMITTING']);
       if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
       const res = await q.executeTakeFirst();
-      await queueReports(trx, true, now, (r) => {
+      await queueReports(trx, true, (r) => {
         let sel = r
           .where('account_id', '=', accountId)
           .where('bulk_id', '=', bulkId)
@@ -475,7 +489,7 @@ export class Repository {
         .where('bulk_id', '=', bulkId)
         .where('state', '=', 'SUBMITTED')
         .executeTakeFirst();
-      await queueReports(trx, true, now, (r) =>
+      await queueReports(trx, true, (r) =>
         r
           .where('account_id', '=', accountId)
           .where('bulk_id', '=', bulkId)
@@ -529,38 +543,82 @@ export class Repository {
     return Number(row.n);
   }
 
-  /** Applies a provider delivery report to the message it belongs to; returns false when none matches. */
+  /** Applies one provider delivery report; false when no message of the account is waiting for it. */
   async applyDeliveryReport(
     accountId: string,
     messageId: string,
-    report: { statusName: string; final: boolean; errorName?: string; doneAt: number; providerMessageId?: string },
+    report: Omit<DeliveryReportUpdate, 'accountId' | 'messageId'>,
   ): Promise<boolean> {
-    // One transaction: the workflow closes once every message is final and no report is owed, so it must never
-    // see the message final before its report is queued.
-    return this.db.transaction().execute(async (trx) => {
-      const res = await trx
-        .updateTable('messages')
-        .set({
-          // A report can overtake the record of the submit (the message is still SUBMITTING): it proves the
-          // provider accepted the message, so it fills in what the submit record would have.
-          provider_message_id: sql<string>`coalesce(provider_message_id, ${report.providerMessageId ?? null})`,
-          submitted_at: sql<number>`coalesce(submitted_at, ${report.doneAt})`,
-          state: report.final ? 'FINAL' : 'SUBMITTED',
-          status_name: report.statusName,
-          error_name: report.errorName ?? null,
-          done_at: report.final ? report.doneAt : null,
-          updated_at: report.doneAt,
-        })
-        .where('account_id', '=', accountId)
-        .where('message_id', '=', messageId)
-        .where('state', '!=', 'FINAL')
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) return false;
-      await queueReports(trx, report.final, report.doneAt, (q) =>
-        q.where('account_id', '=', accountId).where('message_id', '=', messageId),
-      );
-      return true;
-    });
+    return (await this.applyDeliveryReports([{ accountId, messageId, ...report }])) > 0;
+  }
+
+  /**
+   * Applies provider delivery reports, DELIVERY_REPORT_CHUNK per transaction: one UPDATE for the statuses and
+   * one INSERT per kind (final, intermediate) for the reports they owe, instead of statements per message.
+   * Status and report land together: the workflow closes once every message is final and no push is owed, so
+   * it must never see a message final before its report is queued. Reports for messages already final are
+   * ignored. Returns how many messages changed.
+   */
+  async applyDeliveryReports(reports: DeliveryReportUpdate[]): Promise<number> {
+    let applied = 0;
+    for (let i = 0; i < reports.length; i += DELIVERY_REPORT_CHUNK) {
+      // A message may have several reports here (intermediate, then final): the k-th of each goes in round k.
+      const rounds: DeliveryReportUpdate[][] = [];
+      const seen = new Map<string, number>();
+      for (const r of reports.slice(i, i + DELIVERY_REPORT_CHUNK)) {
+        const key = `${r.accountId}:${r.messageId}`;
+        const k = seen.get(key) ?? 0;
+        seen.set(key, k + 1);
+        (rounds[k] ??= []).push(r);
+      }
+      applied += await this.db.transaction().execute(async (trx) => {
+        let changed = 0;
+        for (const round of rounds) changed += await this.applyReportRound(trx, round);
+        return changed;
+      });
+    }
+    return applied;
+  }
+
+  /** One report per message: statuses by one UPDATE … FROM VALUES, then the reports they owe. */
+  private async applyReportRound(db: Db, round: DeliveryReportUpdate[]): Promise<number> {
+    const values = sql.join(
+      round.map(
+        (r) =>
+          sql`(${r.accountId}, ${r.messageId}, ${r.statusName}, ${r.final ? 'FINAL' : 'SUBMITTED'}, ${r.errorName ?? null}, ${String(r.doneAt)}, ${r.providerMessageId ?? null})`,
+      ),
+    );
+    // VALUES columns are untyped text in PostgreSQL, hence the casts. A report can overtake the record of the
+    // submit (the message is still SUBMITTING): it proves the provider accepted the message, so it fills in what
+    // the submit record would have.
+    const { rows: changed } = await sql<{ account_id: string; message_id: string }>`
+      with v(aid, mid, status, state, err, done, pid) as (values ${values})
+      update messages set
+        provider_message_id = coalesce(messages.provider_message_id, v.pid),
+        submitted_at = coalesce(messages.submitted_at, cast(v.done as bigint)),
+        state = v.state,
+        status_name = v.status,
+        error_name = v.err,
+        done_at = case when v.state = 'FINAL' then cast(v.done as bigint) else null end,
+        updated_at = cast(v.done as bigint)
+      from v
+      where messages.account_id = v.aid and messages.message_id = v.mid and messages.state <> 'FINAL'
+      returning messages.account_id, messages.message_id`.execute(db);
+    // Reports are owed only for the messages this round changed.
+    const finalByKey = new Map(round.map((r) => [`${r.accountId}:${r.messageId}`, r.final]));
+    for (const final of [true, false]) {
+      const byAccount = new Map<string, string[]>();
+      for (const c of changed) {
+        if (finalByKey.get(`${c.account_id}:${c.message_id}`) !== final) continue;
+        const ids = byAccount.get(c.account_id);
+        if (ids) ids.push(c.message_id);
+        else byAccount.set(c.account_id, [c.message_id]);
+      }
+      for (const [accountId, ids] of byAccount) {
+        await queueReports(db, final, (q) => q.where('account_id', '=', accountId).where('message_id', 'in', ids));
+      }
+    }
+    return changed.length;
   }
 
   async getMessage(accountId: string, messageId: string): Promise<MessageRow | undefined> {

@@ -212,7 +212,8 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
     const observing = new Repository(
       db.withPlugin({
         transformQuery: ({ node, queryId }) => {
-          if (armed && node.kind === 'UpdateQueryNode') [armed, dlrUpdate] = [false, queryId];
+          // The first statement the report runs is the one that makes the message final.
+          if (armed) [armed, dlrUpdate] = [false, queryId];
           return node;
         },
         transformResult: async ({ result, queryId }) => {
@@ -229,6 +230,38 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
     const progress = await seen!;
     expect(progress.notFinal > 0 || progress.pending > 0).toBe(true);
     expect(await repo.reportProgress('acme', 'race')).toMatchObject({ notFinal: 0, pending: 1, delivered: 1 });
+  });
+
+  test('delivery reports applied in one batch: in order per message, per account, never past final', async () => {
+    const hook = { notify_url: 'https://hooks.example.com/dlr', intermediate_report: 1, state: 'SUBMITTED' as const };
+    await repo.insertBulk(bulk('dlr'), [message('dlr', 0, hook), message('dlr', 1), message('dlr', 2, { ...hook, state: 'FINAL', status_name: 'EXPIRED_DLR_UNKNOWN', done_at: 50 })]);
+    await repo.insertBulk({ ...bulk('dlr'), account_id: 'globex', workflow_id: 'wf-globex' }, [message('dlr', 0, { account_id: 'globex' })]);
+    const applied = await repo.applyDeliveryReports([
+      { accountId: 'acme', messageId: 'dlr-m0', statusName: 'DELIVERED_TO_OPERATOR', final: false, doneAt: 100, providerMessageId: 'late-id' },
+      { accountId: 'acme', messageId: 'dlr-m1', statusName: 'UNDELIVERABLE_NOT_DELIVERED', final: true, errorName: 'EC_ABSENT_SUBSCRIBER', doneAt: 110 },
+      { accountId: 'acme', messageId: 'dlr-m0', statusName: 'DELIVERED_TO_HANDSET', final: true, doneAt: 120 },
+      { accountId: 'acme', messageId: 'dlr-m2', statusName: 'DELIVERED_TO_HANDSET', final: true, doneAt: 130 },
+      { accountId: 'globex', messageId: 'dlr-m0', statusName: 'DELIVERED_TO_HANDSET', final: true, doneAt: 140 },
+      { accountId: 'acme', messageId: 'no-such-message', statusName: 'DELIVERED_TO_HANDSET', final: true, doneAt: 150 },
+    ]);
+    // m0 twice (intermediate, then final), m1, globex's m0; m2 was already final and the unknown id matches nothing.
+    expect(applied).toBe(4);
+    const m = await repo.listBulkMessages('acme', 'dlr');
+    expect(m.map((r) => [r.state, r.status_name, r.done_at])).toEqual([
+      ['FINAL', 'DELIVERED_TO_HANDSET', 120],
+      ['FINAL', 'UNDELIVERABLE_NOT_DELIVERED', 110],
+      ['FINAL', 'EXPIRED_DLR_UNKNOWN', 50],
+    ]);
+    expect(m[0]!.provider_message_id).toBe('late-id');
+    expect(m[1]!.error_name).toBe('EC_ABSENT_SUBSCRIBER');
+    expect((await repo.getMessage('globex', 'dlr-m0'))?.status_name).toBe('DELIVERED_TO_HANDSET');
+    const reports = await db.selectFrom('reports').select(['id', 'final', 'push', 'done_at']).orderBy('id').execute();
+    expect(reports.map((r) => [r.id, Number(r.final), Number(r.push), Number(r.done_at)])).toEqual([
+      ['acme:dlr-m0:DELIVERED_TO_HANDSET', 1, 1, 120],
+      ['acme:dlr-m0:DELIVERED_TO_OPERATOR', 0, 1, 100],
+      ['acme:dlr-m1:UNDELIVERABLE_NOT_DELIVERED', 1, 0, 110],
+      ['globex:dlr-m0:DELIVERED_TO_HANDSET', 1, 0, 140],
+    ]);
   });
 
   test('delivery reports update a message until it is final, never after', async () => {
