@@ -1,4 +1,5 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
+import { fetch } from 'undici';
 import type { Logger } from '../config/logger';
 import { toXml } from '../core/xml';
 import { CallbackGuard } from '../core/callback-guard';
@@ -99,6 +100,8 @@ export function createActivities({
     try {
       await callbackGuard.check(url, { requireResolution: true });
       const res = await fetch(url, {
+        // Connects only to addresses the guard allows, judged at connect time (no DNS rebinding window).
+        dispatcher: callbackGuard.dispatcher,
         method: 'POST',
         headers: { 'content-type': xml ? 'application/xml' : 'application/json', 'x-signature': signBody(body, secret) },
         body,

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   });
   const callbackGuard = new CallbackGuard(config.CALLBACK_ALLOW_HOSTS);
 
-  const stops: Array<() => Promise<unknown>> = [];
+  const stops: Array<() => Promise<unknown>> = [() => callbackGuard.close()];
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

@@ -55,6 +55,7 @@ export async function createTestStack(
   const db = openDatabase({ url: options.databaseUrl, sqliteFile: ':memory:' });
   await migrateToLatest(db);
   const repo = new Repository(db);
+  const callbackGuard = new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']);
   const simulator = new SmsSimulator({ deliveryDelayMs: 50, submitDelayMs: 0, failureRate: 0, rejectRate: 0, ...options.simulator });
   simulator.onDeliveryReports(deliveryReportHandler(repo, silentLogger));
   const taskQueue = `test-${process.pid}-${++queueCounter}`;
@@ -67,7 +68,7 @@ export async function createTestStack(
       provider: options.provider?.(simulator) ?? simulator,
       logger: silentLogger,
       webhookSecrets: options.webhookSecrets ?? TEST_SECRETS,
-      callbackGuard: new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']),
+      callbackGuard,
       reportRetryMs: options.reportRetryMs,
     }),
     workflowBundle: await workflowBundle(),
@@ -99,6 +100,7 @@ export async function createTestStack(
       worker.shutdown();
       await run;
       await simulator.close();
+      await callbackGuard.close();
       await db.destroy();
     },
   };
