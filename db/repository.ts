@@ -349,7 +349,7 @@ export class Repository {
     const stamp = batch ? { dispatch_batch: batch } : {};
     const refused = [...refusedByStatus.values()].flat();
     const queueIntermediate = accepted.length > 0 && intermediateWanted;
-    const statements = (accepted.length > 0 ? 1 : 0) + refusedByStatus.size * 2 + (queueIntermediate ? 1 : 0);
+    const statements = (accepted.length > 0 ? 1 : 0) + refusedByStatus.size + (refused.length > 0 ? 1 : 0) + (queueIntermediate ? 1 : 0);
     // A status and the report it owes land together, or a reader could see the one without the other.
     await this.atomically(statements, async (trx) => {
       if (accepted.length > 0) await this.recordAccepted(trx, accountId, accepted, now, batch);
