@@ -66,7 +66,7 @@ const HANDOVER = Number(process.env.BENCH_HANDOVER ?? 5000);
     const cpu = process.cpuUsage();
     const started = Date.now();
     let applied = 0;
-    for (let i = 0; i < reports.length; i += HANDOVER) applied += await repo.applyDeliveryReports(reports.slice(i, i + HANDOVER));
+    for (let i = 0; i < reports.length; i += HANDOVER) applied += (await repo.applyDeliveryReports(reports.slice(i, i + HANDOVER))).applied;
     const ms = Date.now() - started;
     const used = process.cpuUsage(cpu);
     const progress = await repo.reportProgress('bench', bulkId);

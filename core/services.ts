@@ -33,8 +33,15 @@ export function createProvider(config: Pick<Config, 'SMS_PROVIDER' | 'SMS_HTTP_U
   }
 }
 
-/** Applies provider delivery reports to the stored messages, in batches (see Repository.applyDeliveryReports). */
-export function deliveryReportHandler(repo: Repository, logger: Logger) {
+/**
+ * Applies provider delivery reports to the stored messages, in batches (see Repository.applyDeliveryReports),
+ * then tells `applied` which bulks they belong to (the worker nudges their workflows to push the reports).
+ */
+export function deliveryReportHandler(
+  repo: Repository,
+  logger: Logger,
+  applied: (bulks: Array<{ accountId: string; bulkId: string }>) => void = () => {},
+) {
   return async (reports: ProviderDeliveryReport[]): Promise<void> => {
     const updates = reports.map((report) => {
       const { accountId, messageId } = parseReference(report.reference);
@@ -48,7 +55,7 @@ export function deliveryReportHandler(repo: Repository, logger: Logger) {
       };
     });
     try {
-      await repo.applyDeliveryReports(updates);
+      applied((await repo.applyDeliveryReports(updates)).bulks);
     } catch (err) {
       // Messages left without their report end EXPIRED_DLR_UNKNOWN after the wait that follows validity.
       logger.error({ err, reports: updates.length }, 'could not apply delivery reports');
@@ -56,12 +63,17 @@ export function deliveryReportHandler(repo: Repository, logger: Logger) {
   };
 }
 
-export async function createServices(config: Config, logger: Logger): Promise<Services> {
+export async function createServices(
+  config: Config,
+  logger: Logger,
+  /** Told which bulks received delivery reports (see deliveryReportHandler). */
+  reportsApplied?: (bulks: Array<{ accountId: string; bulkId: string }>) => void,
+): Promise<Services> {
   const db = openDatabase({ url: config.DATABASE_URL, sqliteFile: path.join(config.dataDir, 'orchestrator.sqlite') });
   await migrateToLatest(db);
   const repo = new Repository(db);
   const provider = createProvider(config);
-  provider.onDeliveryReports(deliveryReportHandler(repo, logger));
+  provider.onDeliveryReports(deliveryReportHandler(repo, logger, reportsApplied));
   return {
     db,
     repo,

@@ -549,7 +549,7 @@ export class Repository {
     messageId: string,
     report: Omit<DeliveryReportUpdate, 'accountId' | 'messageId'>,
   ): Promise<boolean> {
-    return (await this.applyDeliveryReports([{ accountId, messageId, ...report }])) > 0;
+    return (await this.applyDeliveryReports([{ accountId, messageId, ...report }])).applied > 0;
   }
 
   /**
@@ -557,10 +557,11 @@ export class Repository {
    * one INSERT per kind (final, intermediate) for the reports they owe, instead of statements per message.
    * Status and report land together: the workflow closes once every message is final and no push is owed, so
    * it must never see a message final before its report is queued. Reports for messages already final are
-   * ignored. Returns how many messages changed.
+   * ignored. Returns how many messages changed, and the bulks they belong to.
    */
-  async applyDeliveryReports(reports: DeliveryReportUpdate[]): Promise<number> {
+  async applyDeliveryReports(reports: DeliveryReportUpdate[]): Promise<{ applied: number; bulks: Array<{ accountId: string; bulkId: string }> }> {
     let applied = 0;
+    const bulks = new Map<string, { accountId: string; bulkId: string }>();
     for (let i = 0; i < reports.length; i += DELIVERY_REPORT_CHUNK) {
       // A message may have several reports here (intermediate, then final): the k-th of each goes in round k.
       const rounds: DeliveryReportUpdate[][] = [];
@@ -571,17 +572,19 @@ export class Repository {
         seen.set(key, k + 1);
         (rounds[k] ??= []).push(r);
       }
-      applied += await this.db.transaction().execute(async (trx) => {
-        let changed = 0;
-        for (const round of rounds) changed += await this.applyReportRound(trx, round);
-        return changed;
+      const changed = await this.db.transaction().execute(async (trx) => {
+        const rows: Array<{ account_id: string; bulk_id: string }> = [];
+        for (const round of rounds) rows.push(...(await this.applyReportRound(trx, round)));
+        return rows;
       });
+      applied += changed.length;
+      for (const c of changed) bulks.set(`${c.account_id}:${c.bulk_id}`, { accountId: c.account_id, bulkId: c.bulk_id });
     }
-    return applied;
+    return { applied, bulks: [...bulks.values()] };
   }
 
   /** One report per message: statuses by one UPDATE … FROM VALUES, then the reports they owe. */
-  private async applyReportRound(db: Db, round: DeliveryReportUpdate[]): Promise<number> {
+  private async applyReportRound(db: Db, round: DeliveryReportUpdate[]): Promise<Array<{ account_id: string; bulk_id: string }>> {
     const values = sql.join(
       round.map(
         (r) =>
@@ -591,7 +594,7 @@ export class Repository {
     // VALUES columns are untyped text in PostgreSQL, hence the casts. A report can overtake the record of the
     // submit (the message is still SUBMITTING): it proves the provider accepted the message, so it fills in what
     // the submit record would have.
-    const { rows: changed } = await sql<{ account_id: string; message_id: string }>`
+    const { rows: changed } = await sql<{ account_id: string; message_id: string; bulk_id: string }>`
       with v(aid, mid, status, state, err, done, pid) as (values ${values})
       update messages set
         provider_message_id = coalesce(messages.provider_message_id, v.pid),
@@ -603,7 +606,7 @@ export class Repository {
         updated_at = cast(v.done as bigint)
       from v
       where messages.account_id = v.aid and messages.message_id = v.mid and messages.state <> 'FINAL'
-      returning messages.account_id, messages.message_id`.execute(db);
+      returning messages.account_id, messages.message_id, messages.bulk_id`.execute(db);
     // Reports are owed only for the messages this round changed.
     const finalByKey = new Map(round.map((r) => [`${r.accountId}:${r.messageId}`, r.final]));
     for (const final of [true, false]) {
@@ -618,7 +621,7 @@ export class Repository {
         await queueReports(db, final, (q) => q.where('account_id', '=', accountId).where('message_id', 'in', ids));
       }
     }
-    return changed.length;
+    return changed;
   }
 
   async getMessage(accountId: string, messageId: string): Promise<MessageRow | undefined> {

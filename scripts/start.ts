@@ -15,6 +15,7 @@ import { loadOrGenerateSecrets } from '../config/secrets';
 import { BulkControlService } from '../core/bulk-control-service';
 import { BulkService } from '../core/bulk-service';
 import { CallbackGuard } from '../core/callback-guard';
+import { ReportNudger } from '../core/report-nudger';
 import { createServices } from '../core/services';
 import { registerSearchAttributes } from '../temporal/register-search-attributes';
 import { startDevServer, startDownloadedDevServer, type DevServer } from '../temporal/dev-server';
@@ -87,13 +88,16 @@ async function main(): Promise<void> {
     stops.push(() => devServer!.stop());
   }
 
-  const services = await createServices(config, logger);
-  stops.push(() => services.close());
-
   const connection = await Connection.connect({ address: config.temporalAddress });
   stops.push(() => connection.close());
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   if (!devServer) await registerSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+
+  // Delivery reports nudge their bulk's workflow, which then pushes them within about a second.
+  const nudger = new ReportNudger(client, logger);
+  stops.push(async () => nudger.close());
+  const services = await createServices(config, logger, (bulks) => nudger.nudge(bulks));
+  stops.push(() => services.close());
 
   const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
   stops.push(() => nativeConnection.close());

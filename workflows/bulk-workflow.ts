@@ -27,6 +27,7 @@ import {
   type ControlRecord,
   pauseSignal,
   type RequestedStatus,
+  reportsArrivedSignal,
   rescheduleSignal,
   rescheduleUpdate,
   resumeSignal,
@@ -130,6 +131,8 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
    * back what they did not reach (as do paused batches); without the patch, a batch ran its range to the end.
    */
   const timeLimits = patched('batch-time-limits');
+  /** Between report rounds, wake early when the worker says reports arrived (reportsArrivedSignal). */
+  const reportNudges = patched('report-nudges');
   const concurrency = input.tuning?.concurrency ?? DISPATCH_CONCURRENCY;
   const historyLimit = input.tuning?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
   const batchTimeBudget = input.tuning?.batchTimeBudgetMs ?? BATCH_TIME_BUDGET_MS;
@@ -254,6 +257,11 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     }
     if (!decision.ok) log.warn('refused reschedule signal', { bulkId, reason: decision.reason });
     else applyReschedule(decision.value, by ?? 'operator', 'signal');
+  });
+
+  let reportsArrived = false;
+  setHandler(reportsArrivedSignal, () => {
+    reportsArrived = true;
   });
 
   setHandler(bulkStatusQuery, () => ({
@@ -446,6 +454,8 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   const reportDeadline = Math.max(...groups.map((g) => g.validityEndsAt)) + reportWait;
   let idleMs = 1000;
   for (;;) {
+    // Reports arriving while this round runs leave the flag set for the wait after it.
+    reportsArrived = false;
     const r = await deliverReports({ accountId, bulkId, now: Date.now() });
     counts.delivered = r.delivered;
     counts.failed = r.failed;
@@ -460,7 +470,9 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     let wakeAt = now + idleMs;
     if (r.nextAttemptAt !== null) wakeAt = Math.min(wakeAt, Math.max(r.nextAttemptAt, now + 1000));
     if (r.notFinal > 0) wakeAt = Math.min(wakeAt, Math.max(reportDeadline, now + 1000));
-    await sleep(wakeAt - now);
+    if (!reportNudges) await sleep(wakeAt - now);
+    // Already nudged: no timer at all (one started and cancelled in the same activation is best avoided).
+    else if (!reportsArrived) await condition(() => reportsArrived, wakeAt - now);
   }
 
   if (status !== 'CANCELED') {

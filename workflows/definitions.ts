@@ -121,3 +121,8 @@ export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');
 export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
 export const cancelSignal = defineSignal<[{ by?: string }?]>('cancel');
 export const rescheduleSignal = defineSignal<[Reschedule]>('reschedule');
+/**
+ * Sent by the worker when delivery reports of the bulk were applied: the workflow pushes them now instead of
+ * at its next poll (which backs off to a minute). Carries nothing; losing one only delays a push.
+ */
+export const reportsArrivedSignal = defineSignal('reportsArrived');

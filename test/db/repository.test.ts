@@ -236,7 +236,7 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
     const hook = { notify_url: 'https://hooks.example.com/dlr', intermediate_report: 1, state: 'SUBMITTED' as const };
     await repo.insertBulk(bulk('dlr'), [message('dlr', 0, hook), message('dlr', 1), message('dlr', 2, { ...hook, state: 'FINAL', status_name: 'EXPIRED_DLR_UNKNOWN', done_at: 50 })]);
     await repo.insertBulk({ ...bulk('dlr'), account_id: 'globex', workflow_id: 'wf-globex' }, [message('dlr', 0, { account_id: 'globex' })]);
-    const applied = await repo.applyDeliveryReports([
+    const { applied, bulks } = await repo.applyDeliveryReports([
       { accountId: 'acme', messageId: 'dlr-m0', statusName: 'DELIVERED_TO_OPERATOR', final: false, doneAt: 100, providerMessageId: 'late-id' },
       { accountId: 'acme', messageId: 'dlr-m1', statusName: 'UNDELIVERABLE_NOT_DELIVERED', final: true, errorName: 'EC_ABSENT_SUBSCRIBER', doneAt: 110 },
       { accountId: 'acme', messageId: 'dlr-m0', statusName: 'DELIVERED_TO_HANDSET', final: true, doneAt: 120 },
@@ -246,6 +246,10 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
     ]);
     // m0 twice (intermediate, then final), m1, globex's m0; m2 was already final and the unknown id matches nothing.
     expect(applied).toBe(4);
+    expect(bulks).toEqual([
+      { accountId: 'acme', bulkId: 'dlr' },
+      { accountId: 'globex', bulkId: 'dlr' },
+    ]);
     const m = await repo.listBulkMessages('acme', 'dlr');
     expect(m.map((r) => [r.state, r.status_name, r.done_at])).toEqual([
       ['FINAL', 'DELIVERED_TO_HANDSET', 120],

@@ -8,6 +8,7 @@ import { ApiKeyAuthenticator } from '../../api/auth';
 import { BulkControlService } from '../../core/bulk-control-service';
 import { CallbackGuard } from '../../core/callback-guard';
 import { BulkService } from '../../core/bulk-service';
+import { ReportNudger } from '../../core/report-nudger';
 import { deliveryReportHandler } from '../../core/services';
 import { migrateToLatest, openDatabase, type Db } from '../../db/database';
 import { Repository } from '../../db/repository';
@@ -57,7 +58,8 @@ export async function createTestStack(
   const repo = new Repository(db);
   const callbackGuard = new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']);
   const simulator = new SmsSimulator({ deliveryDelayMs: 50, submitDelayMs: 0, failureRate: 0, rejectRate: 0, ...options.simulator });
-  simulator.onDeliveryReports(deliveryReportHandler(repo, silentLogger));
+  const nudger = new ReportNudger(env.client as Client, silentLogger);
+  simulator.onDeliveryReports(deliveryReportHandler(repo, silentLogger, (bulks) => nudger.nudge(bulks)));
   const taskQueue = `test-${process.pid}-${++queueCounter}`;
   const worker = await createBulkWorker({
     connection: env.nativeConnection,
@@ -100,6 +102,7 @@ export async function createTestStack(
       worker.shutdown();
       await run;
       await simulator.close();
+      nudger.close();
       await callbackGuard.close();
       await db.destroy();
     },

@@ -9,7 +9,8 @@ import { workflowBundle } from '../helpers/temporal';
  * workflow code. A change that fails here alters history: guard it with patched() (see STYLE.md), then record
  * new histories beside the old ones (`RECORD_HISTORIES=<tag> npm test -- test/workflow/bulk-control` writes
  * `<bulkId>-<tag>.pb`). The `-staggered` ones carry the 'staggered-first-batches' patch marker; the `-time-limits` ones also
- * 'dispatch-batch-10000' and 'batch-time-limits'.
+ * 'dispatch-batch-10000' and 'batch-time-limits'; the `-report-nudges` ones also 'report-nudges' (and some
+ * carry reportsArrived signals).
  */
 const dir = path.join(__dirname, '../histories');
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.pb'));

@@ -1,0 +1,59 @@
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { Logger } from '../config/logger';
+import { reportsArrivedSignal } from '../workflows/definitions';
+import { bulkWorkflowId } from './bulk-service';
+
+/**
+ * Tells bulk workflows that delivery reports of theirs were applied, so they push them within about a second
+ * instead of at their next poll (which backs off to a minute). At most one signal per bulk per `intervalMs`:
+ * reports applied in between are covered by one trailing signal at the end of the interval.
+ */
+export class ReportNudger {
+  private readonly lastSent = new Map<string, number>();
+  private readonly trailing = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly client: Client,
+    private readonly logger: Logger,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  nudge(bulks: Array<{ accountId: string; bulkId: string }>): void {
+    const now = Date.now();
+    for (const { accountId, bulkId } of bulks) {
+      const workflowId = bulkWorkflowId(accountId, bulkId);
+      if (this.trailing.has(workflowId)) continue;
+      const wait = (this.lastSent.get(workflowId) ?? -Infinity) + this.intervalMs - now;
+      if (wait <= 0) {
+        this.send(workflowId, now);
+        continue;
+      }
+      const timer = setTimeout(() => {
+        this.trailing.delete(workflowId);
+        this.send(workflowId, Date.now());
+      }, wait);
+      timer.unref();
+      this.trailing.set(workflowId, timer);
+    }
+    // Forget bulks not nudged for a while, so the map stays as small as the set of bulks receiving reports.
+    if (this.lastSent.size > 1000) {
+      for (const [id, at] of this.lastSent) if (now - at > 60 * this.intervalMs) this.lastSent.delete(id);
+    }
+  }
+
+  close(): void {
+    for (const timer of this.trailing.values()) clearTimeout(timer);
+    this.trailing.clear();
+  }
+
+  private send(workflowId: string, now: number): void {
+    this.lastSent.set(workflowId, now);
+    this.client.workflow
+      .getHandle(workflowId)
+      .signal(reportsArrivedSignal)
+      .catch((err: unknown) => {
+        // A closed bulk needs no nudge; anything else only delays a push until the workflow's next poll.
+        if (!(err instanceof WorkflowNotFoundError)) this.logger.warn({ err, workflowId }, 'could not nudge bulk about reports');
+      });
+  }
+}
