@@ -2,9 +2,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DateTime } from 'luxon';
 import { bulkWorkflowId, type CreateBulkCommand } from '../../core/bulk-service';
 import { WEEKDAYS } from '../../domain/delivery-window';
-import { setStatusUpdate } from '../../workflows/definitions';
+import { bulkStatusQuery, setStatusUpdate } from '../../workflows/definitions';
 import { startReceiver } from '../helpers/receiver';
-import { createTestStack, type TestStack } from '../helpers/stack';
+import { createTestStack, eventually, type TestStack } from '../helpers/stack';
 import { createTimeSkippingEnv } from '../helpers/temporal';
 
 const HOUR = 3_600_000;
@@ -68,6 +68,28 @@ test('a receiver that never answers 2xx is retried with backoff for the retry pe
   } finally {
     receiver.setAnswer(() => 200);
     await sixHours.close();
+  }
+});
+
+test('a delivery report is pushed within seconds of arriving, not at the next backed-off poll', async () => {
+  // Real time here: nothing awaits a workflow result until the end, so the test server does not skip time.
+  // Without a nudge, the report rounds after dispatch come at 0, 2, 6 and 14 s, so a report delivered at 7 s
+  // would wait until 14 s for its push.
+  const slow = await createTestStack(env, { simulator: { deliveryDelayMs: 7000 } });
+  try {
+    slow.clock.now = await env.currentTimeMs();
+    await slow.bulks.createBulk({ accountId: 'acme', bulkId: 'nudged', messages: [msg({})] });
+    const handle = slow.client.workflow.getHandle(bulkWorkflowId('acme', 'nudged'));
+    await eventually(async () => (await handle.query(bulkStatusQuery)).counts.sent === 1);
+    const messageId = `rep-${counter}`;
+    const pushedAt = await eventually(async () => receiver.requests.some((r) => r.body.includes(messageId)) && Date.now(), 30_000);
+    const message = await slow.repo.getMessage('acme', messageId);
+    expect(message?.status_name).toBe('DELIVERED_TO_HANDSET');
+    // done_at is the simulator's (real) time of the report.
+    expect(pushedAt - message!.done_at!).toBeLessThan(3000);
+    await handle.result();
+  } finally {
+    await slow.close();
   }
 });
 
