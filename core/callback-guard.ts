@@ -68,6 +68,11 @@ export class CallbackGuard {
         return;
       }
     }
+    this.refuseBlocked(host, addresses);
+  }
+
+  /** The one rule for check() and for connections: every address a host resolves to must be allowed. */
+  private refuseBlocked(host: string, addresses: string[]): void {
     const blocked = addresses.find((a) => !this.allowedAddress(a));
     if (blocked) throw new CallbackRefusedError(`host ${host} resolves to a non-public address (${blocked})`);
   }
@@ -95,9 +100,7 @@ export class CallbackGuard {
     const host = hostname.toLowerCase();
     const addresses = await this.resolve(host);
     if (addresses.length === 0) throw new CallbackRefusedError(`host ${host} does not resolve`);
-    if (this.hosts.has(host)) return addresses;
-    const blocked = addresses.find((a) => !this.allowedAddress(a.address));
-    if (blocked) throw new CallbackRefusedError(`host ${host} resolves to a non-public address (${blocked.address})`);
+    if (!this.hosts.has(host)) this.refuseBlocked(host, addresses.map((a) => a.address));
     return addresses;
   }
 
