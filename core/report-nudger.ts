@@ -11,6 +11,7 @@ import { bulkWorkflowId } from './bulk-service';
 export class ReportNudger {
   private readonly lastSent = new Map<string, number>();
   private readonly trailing = new Map<string, NodeJS.Timeout>();
+  private lastPrune = 0;
 
   constructor(
     private readonly client: Client,
@@ -35,9 +36,11 @@ export class ReportNudger {
       timer.unref();
       this.trailing.set(workflowId, timer);
     }
-    // Forget bulks not nudged for a while, so the map stays as small as the set of bulks receiving reports.
-    if (this.lastSent.size > 1000) {
-      for (const [id, at] of this.lastSent) if (now - at > 60 * this.intervalMs) this.lastSent.delete(id);
+    // Now and then, forget bulks not nudged for a while: the map stays as small as the set of bulks receiving
+    // reports, without a scan on every call.
+    if (now - this.lastPrune > 60 * this.intervalMs) {
+      this.lastPrune = now;
+      for (const [id, at] of this.lastSent) if (now - at > this.intervalMs) this.lastSent.delete(id);
     }
   }
 
