@@ -1,11 +1,32 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
+import { DispatchLeases } from '../db/dispatch-leases';
+import { DEFAULT_LEASE_TIMING, HeldLease, LeaseLostError, type LeaseTiming, waitUntil } from './dispatch-lease';
 import { fetch } from 'undici';
 import type { Logger } from '../config/logger';
 import { toXml } from '../core/xml';
 import { CallbackGuard } from '../core/callback-guard';
 import { signBody, toInfobipReport } from '../core/reports';
 import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
-import { messageReference, type SmsProvider } from '../providers/types';
+import { messageReference, type SmsProvider, type SubmitResult } from '../providers/types';
+
+/** Settles with `work`, or rejects as soon as `signal` aborts: a provider that ignores the signal cannot hold a lane. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e as Error);
+      },
+    );
+  });
+}
 
 export interface ActivityDeps {
   repo: Repository;
@@ -18,6 +39,8 @@ export interface ActivityDeps {
   reportRetryMs?: number;
   /** Submit calls each dispatch batch keeps in flight (default SUBMIT_LANES). */
   submitLanes?: number;
+  /** Submit deadlines and dispatch leases (default DEFAULT_LEASE_TIMING); tests shorten them. */
+  leaseTiming?: Partial<LeaseTiming>;
 }
 
 export interface DeliverReportsResult {
@@ -82,6 +105,11 @@ export const SUBMIT_LANES = 4;
  * is also how a cancellation (pause) reaches the batch.
  */
 const HEARTBEAT_EVERY_MS = 50;
+/**
+ * Besides the lanes' heartbeats between chunks, a timer heartbeats (and extends the batch's lease) this often,
+ * so a submit that takes long never looks like a dead worker (sendBatch's heartbeat timeout is 10 s).
+ */
+const HEARTBEAT_TIMER_MS = 1000;
 
 export function createActivities({
   repo,
@@ -91,7 +119,10 @@ export function createActivities({
   callbackGuard = new CallbackGuard([]),
   reportRetryMs = 48 * 3_600_000,
   submitLanes = SUBMIT_LANES,
+  leaseTiming,
 }: ActivityDeps) {
+  const timing: LeaseTiming = { ...DEFAULT_LEASE_TIMING, ...leaseTiming };
+  const leases = new DispatchLeases(repo.db);
   /** POSTs one request of reports; true on a 2xx answer. Never follows redirects (they could lead inside). */
   async function post(url: string, contentType: string, reports: ReportRow[], secret: string): Promise<boolean> {
     const results = reports.map(toInfobipReport);
@@ -138,15 +169,173 @@ export function createActivities({
     return new Set(found);
   }
 
-  /** Before finalizing unsent messages of a bulk (or group): what the provider holds was sent, not unsent. */
+  /**
+   * Before finalizing unsent messages of a bulk (or group): revokes every dispatch lease over them and waits
+   * until none of their submits can land any more; then what the provider holds was sent, not unsent.
+   */
   async function resolveInDoubt(accountId: string, bulkId: string, groupIndex?: number): Promise<void> {
+    const fenceUntil = await leases.revokeAll(accountId, bulkId, groupIndex, Date.now());
+    if (fenceUntil > Date.now()) await waitUntil(fenceUntil + timing.clockMarginMs);
     await recoverInDoubt(accountId, await repo.inDoubt(accountId, bulkId, groupIndex));
+  }
+
+  /**
+   * Hands the claimed messages to the provider, SUBMIT_LANES calls at a time, each with a deadline inside the
+   * lease; records outcomes every RECORD_EVERY messages without holding up the submits.
+   */
+  async function submitClaimed(
+    input: SendBatchInput,
+    batch: string,
+    toSend: DispatchRow[],
+    lease: HeldLease,
+    deadline: number,
+    progress: (done: number) => void,
+    onUnanswered: () => void,
+  ): Promise<Omit<SendBatchResult, 'recovered'>> {
+    const { accountId, bulkId } = input;
+    const ctx = Context.current();
+    // Outcomes are written every RECORD_EVERY messages rather than per chunk: until written, the messages stay
+    // SUBMITTING, which a retry resolves by lookup, so fewer writes cost nothing in safety.
+    let nextChunk = 0;
+    let outOfTime = false;
+    let lastBeat = 0;
+    /** Set by the first lane (or write) that fails: the others stop before their next chunk. */
+    let stopped = false;
+    let unrecorded: SubmitRecord[] = [];
+    const intermediateWanted = toSend.some((r) => r.intermediate_report === 1);
+    // Writes run while the lanes keep submitting; the batch ends only after every write has landed.
+    const writes: Promise<void>[] = [];
+    let writeFailure: unknown;
+    // Aborts submits in flight: when the lease is lost, or the activity is cancelled for any reason but a pause
+    // (timed out, workflow gone, worker shutting down). A pause lets them finish, so that once it is
+    // acknowledged nothing more of the bulk reaches the provider.
+    const abortInFlight = new AbortController();
+    const onCancel = () => {
+      const reason = (ctx.cancellationSignal.reason as Error | undefined)?.message;
+      if (reason !== 'CANCELLED') abortInFlight.abort(ctx.cancellationSignal.reason);
+    };
+    ctx.cancellationSignal.addEventListener('abort', onCancel);
+    lease.lostSignal.addEventListener('abort', () => abortInFlight.abort(lease.lostSignal.reason));
+    const flush = () => {
+      const results = unrecorded;
+      unrecorded = [];
+      writes.push(
+        repo.recordSubmitResults(accountId, results, Date.now(), undefined, intermediateWanted).catch((err: unknown) => {
+          // Unrecorded messages stay SUBMITTING: the retry of this batch resolves them by lookup.
+          writeFailure ??= err;
+          stopped = true;
+        }),
+      );
+    };
+    // Several lanes keep submits in flight, so the provider link stays busy while one answer is handled; each
+    // lane takes the next chunk, so every message is submitted once per attempt.
+    const lane = async () => {
+      while (!stopped && nextChunk * SUBMIT_CHUNK < toSend.length) {
+        const now = Date.now();
+        if (now >= deadline) {
+          outOfTime = true;
+          return;
+        }
+        if (now - lastBeat >= HEARTBEAT_EVERY_MS) {
+          lastBeat = now;
+          ctx.heartbeat({ done: nextChunk * SUBMIT_CHUNK });
+        }
+        // A pause or cancel of the bulk cancels this activity: stop before the next chunk reaches the provider.
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('dispatch batch cancelled');
+        const submitBy = lease.submitDeadline(now);
+        if (submitBy === undefined) {
+          throw lease.isLost ? new LeaseLostError('a later attempt took over this batch') : new Error('dispatch lease could not be extended');
+        }
+        const from = nextChunk++ * SUBMIT_CHUNK;
+        progress(from);
+        const chunk = toSend.slice(from, from + SUBMIT_CHUNK);
+        const signal = AbortSignal.any([abortInFlight.signal, AbortSignal.timeout(submitBy - now)]);
+        let outcomes: SubmitResult[];
+        try {
+          outcomes = await untilAborted(
+            provider.submit(
+              chunk.map((r) => ({
+                reference: messageReference(accountId, r.message_id),
+                to: r.to_number,
+                from: r.from_addr,
+                text: r.text,
+                flash: r.flash === 1,
+              })),
+              { signal, deadline: submitBy },
+            ),
+            signal,
+          );
+        } catch (err) {
+          // No answer: the provider may or may not hold these. They stay SUBMITTING (in doubt) for the next
+          // attempt, which waits out this attempt's lease before it asks.
+          onUnanswered();
+          throw err;
+        }
+        // Refused as a duplicate of a message we submitted: the provider has it (an answer to an earlier
+        // attempt got lost). It was sent, never rejected; its provider id comes from a lookup.
+        const duplicates = outcomes.filter((o) => !o.accepted && o.status === 'REJECTED_DUPLICATE_MESSAGE_ID').map((o) => o.reference);
+        const held = duplicates.length > 0 ? await provider.lookup(duplicates) : new Map<string, string>();
+        outcomes.forEach((o, k) => {
+          const row = chunk[k]!;
+          if (!o.accepted && o.status === 'REJECTED_DUPLICATE_MESSAGE_ID') {
+            const providerMessageId = held.get(o.reference);
+            // Not found although refused as known: left in doubt rather than called rejected.
+            if (!providerMessageId) return;
+            unrecorded.push({ messageId: row.message_id, rowKey: row.row_key, accepted: true, providerMessageId, statusName: 'PENDING_ENROUTE' });
+            return;
+          }
+          unrecorded.push({
+            messageId: row.message_id,
+            rowKey: row.row_key,
+            accepted: o.accepted,
+            providerMessageId: o.accepted ? o.providerMessageId : undefined,
+            statusName: o.accepted ? 'PENDING_ENROUTE' : o.status,
+          });
+        });
+        if (unrecorded.length >= RECORD_EVERY) flush();
+      }
+    };
+    let lanes: PromiseSettledResult<void>[];
+    try {
+      lanes = await Promise.allSettled(
+        Array.from({ length: submitLanes }, () =>
+          lane().catch((err: unknown) => {
+            stopped = true;
+            throw err;
+          }),
+        ),
+      );
+    } finally {
+      ctx.cancellationSignal.removeEventListener('abort', onCancel);
+    }
+    // Also on cancel or failure: what did reach the provider is recorded, so pause/resume does not ask about it
+    // again. (An answer that never came leaves its messages SUBMITTING, in doubt, for the next attempt.)
+    if (unrecorded.length > 0) flush();
+    await Promise.all(writes);
+    // Messages no lane took never reached the provider: back to QUEUED, so no later batch has to ask about them.
+    // Not once the lease is lost: the attempt that took over has claimed them.
+    const handedOut = Math.min(nextChunk * SUBMIT_CHUNK, toSend.length);
+    if (handedOut < toSend.length && !lease.isLost) {
+      await repo.releaseClaims(accountId, bulkId, { ...input, fromSeq: toSend[handedOut]!.group_seq }, batch).catch((err: unknown) => {
+        // Still SUBMITTING, they are merely in doubt: the next batch asks the provider before sending them.
+        logger.warn({ accountId, bulkId, err: (err as Error).message }, 'could not release unsent claims');
+      });
+    }
+    const failure = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+    if (failure) throw failure.reason;
+    if (writeFailure) throw writeFailure;
+    const outcome = await repo.batchOutcome(accountId, bulkId, input, batch);
+    if (outOfTime && handedOut < toSend.length) {
+      logger.info({ accountId, bulkId, unsent: toSend.length - handedOut }, 'dispatch batch stopped at its time limit');
+    }
+    return { submitted: outcome.accepted, rejected: outcome.refused, complete: handedOut === toSend.length };
   }
 
   return {
     async sendBatch(input: SendBatchInput): Promise<SendBatchResult> {
       const { accountId, bulkId, groupIndex } = input;
-      const info = Context.current().info;
+      const ctx = Context.current();
+      const info = ctx.info;
       // Counted on this process's clock from this attempt's start, less the time earlier attempts and retry
       // backoffs took (a difference of two server times): right in production, and under time skipping too.
       const deadline =
@@ -155,107 +344,50 @@ export function createActivities({
           : Date.now() + input.stopAfterMs - (info.currentAttemptScheduledTimestampMs - info.scheduledTimestampMs);
       // The same for every attempt of this activity: what earlier attempts got accepted counts for this one.
       const batch = `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
-      const rows = await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq);
-      const inDoubt = rows.filter((r) => r.state === 'SUBMITTING').map((r) => r.message_id);
-      const found = await recoverInDoubt(accountId, inDoubt, batch);
-      const recovered = found.size;
-      const toSend: DispatchRow[] = found.size > 0 ? rows.filter((r) => !found.has(r.message_id)) : rows;
-      if (inDoubt.length > 0) {
-        logger.info({ accountId, bulkId, inDoubt: inDoubt.length, recovered }, 'resolved in-doubt messages');
-      }
+      const range = { accountId, bulkId, groupIndex, fromSeq: input.fromSeq, toSeq: input.toSeq };
 
-      // One claim for the whole range: after a crash, whatever is still SUBMITTING is resolved by lookup above.
-      await repo.claimRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq, batch, Date.now());
-      // Outcomes are written every RECORD_EVERY messages rather than per chunk: until written, the messages stay
-      // SUBMITTING, which a retry resolves by lookup, so fewer writes cost nothing in safety.
-      const ctx = Context.current();
-      let nextChunk = 0;
-      let outOfTime = false;
-      let lastBeat = 0;
-      /** Set by the first lane (or write) that fails: the others stop before their next chunk. */
-      let stopped = false;
-      let unrecorded: SubmitRecord[] = [];
-      const intermediateWanted = toSend.some((r) => r.intermediate_report === 1);
-      // Writes run while the lanes keep submitting; the batch ends only after every write has landed.
-      const writes: Promise<void>[] = [];
-      let writeFailure: unknown;
-      const flush = () => {
-        const results = unrecorded;
-        unrecorded = [];
-        writes.push(
-          repo.recordSubmitResults(accountId, results, Date.now(), undefined, intermediateWanted).catch((err: unknown) => {
-            // Unrecorded messages stay SUBMITTING: the retry of this batch resolves them by lookup.
-            writeFailure ??= err;
-            stopped = true;
-          }),
-        );
-      };
-      // Several lanes keep submits in flight, so the provider link stays busy while one answer is handled; each
-      // lane takes the next chunk, so every message is submitted once per attempt.
-      const lane = async () => {
-        while (!stopped && nextChunk * SUBMIT_CHUNK < toSend.length) {
-          const now = Date.now();
-          if (now >= deadline) {
-            outOfTime = true;
-            return;
-          }
-          if (now - lastBeat >= HEARTBEAT_EVERY_MS) {
-            lastBeat = now;
-            ctx.heartbeat({ done: nextChunk * SUBMIT_CHUNK });
-          }
-          // A pause or cancel of the bulk cancels this activity: stop before the next chunk reaches the provider.
-          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('dispatch batch cancelled');
-          const from = nextChunk++ * SUBMIT_CHUNK;
-          const chunk = toSend.slice(from, from + SUBMIT_CHUNK);
-          const outcomes = await provider.submit(
-            chunk.map((r) => ({
-              reference: messageReference(accountId, r.message_id),
-              to: r.to_number,
-              from: r.from_addr,
-              text: r.text,
-              flash: r.flash === 1,
-            })),
-          );
-          outcomes.forEach((o, k) =>
-            unrecorded.push({
-              messageId: chunk[k]!.message_id,
-              rowKey: chunk[k]!.row_key,
-              accepted: o.accepted,
-              providerMessageId: o.accepted ? o.providerMessageId : undefined,
-              statusName: o.accepted ? 'PENDING_ENROUTE' : o.status,
-            }),
-          );
-          if (unrecorded.length >= RECORD_EVERY) flush();
+      // Fencing: take this range's lease (revoking earlier attempts over any of it) and wait until none of their
+      // submits can land any more. Only then is "in doubt" a settled question the provider can answer.
+      const { lease, fenceUntil } = await HeldLease.acquire(leases, `${batch}#${info.attempt}`, batch, range, timing);
+      let done = 0;
+      const timer = setInterval(() => {
+        ctx.heartbeat({ done });
+        lease.tick();
+      }, HEARTBEAT_TIMER_MS);
+      /** Set when a submit ended without an answer: it may still land, so the lease must run out, not be released. */
+      let unanswered = false;
+      try {
+        if (fenceUntil > Date.now()) {
+          logger.info({ accountId, bulkId, waitMs: fenceUntil - Date.now() }, 'waiting until an earlier attempt can submit no more');
+          await waitUntil(fenceUntil);
         }
-      };
-      const lanes = await Promise.allSettled(
-        Array.from({ length: submitLanes }, () =>
-          lane().catch((err: unknown) => {
-            stopped = true;
-            throw err;
-          }),
-        ),
-      );
-      // Also on cancel or failure: what did reach the provider is recorded, so pause/resume does not ask about it
-      // again. (An answer that never came leaves its messages SUBMITTING, in doubt, for the next attempt.)
-      if (unrecorded.length > 0) flush();
-      await Promise.all(writes);
-      // Messages no lane took never reached the provider: back to QUEUED, so no later batch has to ask about them.
-      const handedOut = Math.min(nextChunk * SUBMIT_CHUNK, toSend.length);
-      if (handedOut < toSend.length) {
-        await repo.releaseClaims(accountId, bulkId, { ...input, fromSeq: toSend[handedOut]!.group_seq }, batch).catch((err: unknown) => {
-          // Still SUBMITTING, they are merely in doubt: the next batch asks the provider before sending them.
-          logger.warn({ accountId, bulkId, err: (err as Error).message }, 'could not release unsent claims');
-        });
+        const rows = await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq);
+        const inDoubt = rows.filter((r) => r.state === 'SUBMITTING').map((r) => r.message_id);
+        const found = await recoverInDoubt(accountId, inDoubt, batch);
+        const recovered = found.size;
+        let toSend: DispatchRow[] = found.size > 0 ? rows.filter((r) => !found.has(r.message_id)) : rows;
+        if (inDoubt.length > 0) {
+          logger.info({ accountId, bulkId, inDoubt: inDoubt.length, recovered }, 'resolved in-doubt messages');
+        }
+
+        // One claim for the whole range: after a crash, whatever is still SUBMITTING is resolved by lookup above.
+        const claimed = await repo.claimRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq, batch, Date.now());
+        if (claimed !== toSend.length) {
+          // Something else finalized part of the range meanwhile (a cancel or expiry): send only what is ours.
+          const ours = new Set((await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq)).map((r) => r.message_id));
+          toSend = toSend.filter((r) => ours.has(r.message_id));
+        }
+        const result = await submitClaimed(input, batch, toSend, lease, deadline, (n) => (done = n), () => (unanswered = true));
+        return { ...result, recovered };
+      } catch (err) {
+        if (lease.isLost) throw new LeaseLostError(`batch ${batch}: a later attempt took over (${(err as Error).message})`);
+        throw err;
+      } finally {
+        clearInterval(timer);
+        if (!unanswered && !lease.isLost) {
+          await lease.release().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not release dispatch lease'));
+        }
       }
-      const failure = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
-      if (failure) throw failure.reason;
-      if (writeFailure) throw writeFailure;
-      const outcome = await repo.batchOutcome(accountId, bulkId, input, batch);
-      if (outOfTime && handedOut < toSend.length) {
-        logger.info({ accountId, bulkId, unsent: toSend.length - handedOut }, 'dispatch batch stopped at its time limit');
-      }
-      return { submitted: outcome.accepted, rejected: outcome.refused, recovered, complete: handedOut === toSend.length };
     },
 
     /**
@@ -332,7 +464,9 @@ export function createActivities({
     /** Submitted messages whose report never came within the wait after validity: EXPIRED_DLR_UNKNOWN. */
     async expireUnreported(input: { accountId: string; bulkId: string; now: number }): Promise<number> {
       await resolveInDoubt(input.accountId, input.bulkId);
-      return repo.expireUnreported(input.accountId, input.bulkId, input.now);
+      // Still in doubt after the fence and the lookup: the provider never took them.
+      const neverSent = await repo.finalizeUnsent(input.accountId, input.bulkId, undefined, 'EXPIRED_EXPIRED', Date.now());
+      return neverSent + (await repo.expireUnreported(input.accountId, input.bulkId, input.now));
     },
 
     /** The workflow is the authority on a bulk's state; the database keeps its final status for lists and logs. */

@@ -45,10 +45,19 @@ export const envSchema = z.object({
     .string()
     .regex(/^(postgres|postgresql):\/\//, 'expected a postgres:// URL (unset means SQLite under DATA_DIR)')
     .optional(),
-  SMS_PROVIDER: z.enum(['simulator', 'smpp', 'http']).default('simulator'),
-  SMS_HTTP_URL: z.string().url().optional(),
+  SMS_PROVIDER: z.enum(['simulator', 'smpp', 'infobip']).default('simulator'),
+  /** The simulator run as its own process (`npm run simulator`); unset → the simulator runs in-process. */
+  SIMULATOR_URL: z.string().url().optional(),
+  /** Bearer token between the app and a simulator process (both sides read it). */
+  SIMULATOR_TOKEN: z.string().min(8).optional(),
+  SIMULATOR_PORT: port.default(3100),
   SIMULATOR_DELIVERY_DELAY_MS: z.coerce.number().int().min(0).max(86_400_000).default(2000),
-  SIMULATOR_SUBMIT_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+  SIMULATOR_SUBMIT_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  /**
+   * Longest one submit to the provider may take; the dispatch lease reaches 10 s beyond it, and a retried batch
+   * waits that lease out before it asks the provider what it holds (activities/dispatch-lease.ts).
+   */
+  PROVIDER_SUBMIT_TIMEOUT_MS: z.coerce.number().int().min(1000).max(300_000).default(30_000),
   SIMULATOR_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
   SIMULATOR_REJECT_RATE: z.coerce.number().min(0).max(1).default(0),
   CALLBACK_ALLOW_HOSTS: z

@@ -11,23 +11,42 @@ import { parseReference, type ProviderDeliveryReport, type SmsProvider } from '.
 export interface Services {
   db: Db;
   repo: Repository;
-  provider: SmsProvider;
+  /** Absent in a process that does not send (the API role). */
+  provider?: SmsProvider;
   pingDatabase(): Promise<void>;
   close(): Promise<void>;
 }
 
-export function createProvider(config: Pick<Config, 'SMS_PROVIDER' | 'SMS_HTTP_URL' | 'SIMULATOR_DELIVERY_DELAY_MS' | 'SIMULATOR_SUBMIT_DELAY_MS' | 'SIMULATOR_FAILURE_RATE' | 'SIMULATOR_REJECT_RATE'>): SmsProvider {
+export type ProviderConfig = Pick<
+  Config,
+  | 'SMS_PROVIDER'
+  | 'SIMULATOR_URL'
+  | 'SIMULATOR_TOKEN'
+  | 'SIMULATOR_DELIVERY_DELAY_MS'
+  | 'SIMULATOR_SUBMIT_DELAY_MS'
+  | 'SIMULATOR_FAILURE_RATE'
+  | 'SIMULATOR_REJECT_RATE'
+  | 'dataDir'
+>;
+
+export function createProvider(config: ProviderConfig, logger?: Logger): SmsProvider {
   switch (config.SMS_PROVIDER) {
     case 'simulator':
+      if (config.SIMULATOR_URL) {
+        return new HttpSmsProvider(config.SIMULATOR_URL, {
+          token: config.SIMULATOR_TOKEN,
+          onPullError: (err) => logger?.warn({ err: err.message }, 'pulling delivery reports from the simulator failed; retrying'),
+        });
+      }
+      // In-process, with its memory in DATA_DIR: a crash of this process loses neither what it accepted nor
+      // the reports it owes.
       return new SmsSimulator({
+        file: path.join(config.dataDir, 'simulator.sqlite'),
         deliveryDelayMs: config.SIMULATOR_DELIVERY_DELAY_MS,
         submitDelayMs: config.SIMULATOR_SUBMIT_DELAY_MS,
         failureRate: config.SIMULATOR_FAILURE_RATE,
         rejectRate: config.SIMULATOR_REJECT_RATE,
       });
-    case 'http':
-      if (!config.SMS_HTTP_URL) throw new Error('SMS_PROVIDER=http needs SMS_HTTP_URL');
-      return new HttpSmsProvider(config.SMS_HTTP_URL);
     default:
       throw new Error(`SMS_PROVIDER=${config.SMS_PROVIDER} is not available in this version; use simulator`);
   }
@@ -57,8 +76,9 @@ export function deliveryReportHandler(
     try {
       applied((await repo.applyDeliveryReports(updates)).bulks);
     } catch (err) {
-      // Messages left without their report end EXPIRED_DLR_UNKNOWN after the wait that follows validity.
-      logger.error({ err, reports: updates.length }, 'could not apply delivery reports');
+      // Rethrown: the provider keeps the reports and hands them out again (applying them twice is harmless).
+      logger.error({ err, reports: updates.length }, 'could not apply delivery reports; the provider will redeliver them');
+      throw err;
     }
   };
 }
@@ -66,21 +86,27 @@ export function deliveryReportHandler(
 export async function createServices(
   config: Config,
   logger: Logger,
-  /** Told which bulks received delivery reports (see deliveryReportHandler). */
-  reportsApplied?: (bulks: Array<{ accountId: string; bulkId: string }>) => void,
+  /**
+   * Present in processes that send (the worker role): the provider is created and its delivery reports are
+   * applied here; `reportsApplied` is told which bulks received some (see deliveryReportHandler).
+   */
+  sending?: { reportsApplied?: (bulks: Array<{ accountId: string; bulkId: string }>) => void },
 ): Promise<Services> {
   const db = openDatabase({ url: config.DATABASE_URL, sqliteFile: path.join(config.dataDir, 'orchestrator.sqlite') });
   await migrateToLatest(db);
   const repo = new Repository(db);
-  const provider = createProvider(config);
-  provider.onDeliveryReports(deliveryReportHandler(repo, logger, reportsApplied));
+  let provider: SmsProvider | undefined;
+  if (sending) {
+    provider = createProvider(config, logger);
+    provider.onDeliveryReports(deliveryReportHandler(repo, logger, sending.reportsApplied));
+  }
   return {
     db,
     repo,
     provider,
     pingDatabase: () => pingDatabase(db),
     async close() {
-      await provider.close();
+      await provider?.close();
       await db.destroy();
     },
   };

@@ -97,6 +97,30 @@ const migrations: Record<string, Migration> = {
       await sql`drop table reports`.execute(db);
     },
   },
+  '0003_dispatch_leases': {
+    // Fencing for dispatch batches (activities/dispatch-lease.ts): one row per activity attempt that may submit
+    // messages of a range. Its submits all end by lease_until; a later attempt over an overlapping range revokes
+    // it and waits until then before it asks the provider what is in doubt.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('dispatch_leases')
+        .addColumn('holder', 'text', (c) => c.primaryKey())
+        .addColumn('batch', 'text', (c) => c.notNull())
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('bulk_id', 'text', (c) => c.notNull())
+        .addColumn('group_index', 'integer', (c) => c.notNull())
+        .addColumn('from_seq', 'integer', (c) => c.notNull())
+        .addColumn('to_seq', 'integer', (c) => c.notNull())
+        .addColumn('lease_until', 'bigint', (c) => c.notNull())
+        .addColumn('revoked', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('dispatch_leases_bulk_idx').on('dispatch_leases').columns(['account_id', 'bulk_id', 'group_index']).execute();
+      await db.schema.createIndex('dispatch_leases_batch_idx').on('dispatch_leases').columns(['batch']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table dispatch_leases`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

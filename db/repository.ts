@@ -280,7 +280,10 @@ export class Repository {
     return Number(row.n);
   }
 
-  /** Claims a dispatch range for one batch: a crash after this leaves its unrecorded messages in doubt. */
+  /**
+   * Claims a dispatch range for one batch: a crash after this leaves its unrecorded messages in doubt. Returns
+   * how many messages it claimed.
+   */
   async claimRange(
     accountId: string,
     bulkId: string,
@@ -289,8 +292,8 @@ export class Repository {
     toSeq: number,
     batch: string,
     now: number,
-  ): Promise<void> {
-    await this.db
+  ): Promise<number> {
+    const res = await this.db
       .updateTable('messages')
       .set({ state: 'SUBMITTING', dispatch_batch: batch, updated_at: now })
       .where('account_id', '=', accountId)
@@ -300,7 +303,8 @@ export class Repository {
       .where('group_seq', '<', toSeq)
       // In-doubt rows still SUBMITTING here were not found at the provider: they become this batch's to send.
       .where('state', 'in', ['QUEUED', 'SUBMITTING'])
-      .execute();
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows);
   }
 
   /**
@@ -359,10 +363,19 @@ export class Repository {
           .set({ state: 'FINAL', status_name: statusName, submitted_at: now, done_at: now, updated_at: now, ...stamp })
           .where('account_id', '=', accountId)
           .where('message_id', 'in', ids)
+          // A refusal only settles a message nobody else settled: never one the provider accepted (SUBMITTED) or
+          // one already final. Statuses move forward only.
+          .where('state', 'in', ['QUEUED', 'SUBMITTING'])
           .execute();
       }
       if (refused.length > 0) {
-        await queueReports(trx, true, (q) => q.where('account_id', '=', accountId).where('message_id', 'in', refused));
+        await queueReports(trx, true, (q) =>
+          q
+            .where('account_id', '=', accountId)
+            .where('message_id', 'in', refused)
+            .where('state', '=', 'FINAL')
+            .where('status_name', 'in', [...refusedByStatus.keys()]),
+        );
       }
       if (queueIntermediate) {
         await queueReports(trx, false, (q) =>
@@ -400,9 +413,9 @@ export class Repository {
         ),
       )})
       update messages set
-        state = case when messages.state = 'FINAL' then messages.state else 'SUBMITTED' end,
-        status_name = case when messages.state = 'FINAL' then messages.status_name else 'PENDING_ENROUTE' end,
-        provider_message_id = v.pid,
+        state = case when messages.state in ('QUEUED', 'SUBMITTING') then 'SUBMITTED' else messages.state end,
+        status_name = case when messages.state in ('QUEUED', 'SUBMITTING') then 'PENDING_ENROUTE' else messages.status_name end,
+        provider_message_id = coalesce(messages.provider_message_id, v.pid),
         submitted_at = ${now},
         updated_at = ${now}${batch ? sql`, dispatch_batch = ${batch}` : sql``}
       from v
@@ -447,7 +460,7 @@ export class Repository {
 
   /**
    * Gives every still-unsent message of a group (or the whole bulk) a final status, e.g. EXPIRED_EXPIRED.
-   * Callers resolve in-doubt (SUBMITTING) messages with the provider first.
+   * Callers fence off dispatch attempts and resolve in-doubt (SUBMITTING) messages with the provider first.
    */
   async finalizeUnsent(
     accountId: string,
@@ -462,7 +475,24 @@ export class Repository {
         .set({ state: 'FINAL', status_name: statusName, done_at: now, updated_at: now })
         .where('account_id', '=', accountId)
         .where('bulk_id', '=', bulkId)
-        .where('state', 'in', ['QUEUED', 'SUBMITTING']);
+        .where('state', 'in', ['QUEUED', 'SUBMITTING'])
+        // Not what a dispatch attempt with a live lease has claimed: its submits may still land, and their
+        // outcome (or a later lookup) settles those messages.
+        .where((eb) =>
+          eb.or([
+            eb('state', '=', 'QUEUED'),
+            eb(
+              sql<string>`coalesce(dispatch_batch, '')`,
+              'not in',
+              eb
+                .selectFrom('dispatch_leases')
+                .select('batch')
+                .where('account_id', '=', accountId)
+                .where('bulk_id', '=', bulkId)
+                .where('lease_until', '>', now),
+            ),
+          ]),
+        );
       if (groupIndex !== undefined) q = q.where('group_index', '=', groupIndex);
       const res = await q.executeTakeFirst();
       await queueReports(trx, true, (r) => {

@@ -67,8 +67,26 @@ export interface ReportTable {
   pulled_at: Millis | null;
 }
 
+/** One dispatch attempt's right to submit the messages of a range (see db/dispatch-leases.ts). */
+export interface DispatchLeaseTable {
+  /** `<runId>/<activityId>#<attempt>`. */
+  holder: string;
+  /** `<runId>/<activityId>`, as messages.dispatch_batch. */
+  batch: string;
+  account_id: string;
+  bulk_id: string;
+  group_index: number;
+  from_seq: number;
+  to_seq: number;
+  /** Every submit of the holder ends (answered, or abandoned with the provider told so) by this time. */
+  lease_until: Millis;
+  /** Set when a later attempt took over: the holder may no longer extend its lease. */
+  revoked: number;
+}
+
 export interface Database {
   bulks: BulkTable;
   messages: MessageTable;
   reports: ReportTable;
+  dispatch_leases: DispatchLeaseTable;
 }

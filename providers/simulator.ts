@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
 import type { StatusName } from '../domain/status';
-import type {
-  DeliveryReportListener,
-  OutboundSms,
-  ProviderDeliveryReport,
-  SmsProvider,
-  SubmitResult,
+import {
+  type DeliveryReportListener,
+  type OutboundSms,
+  type ProviderDeliveryReport,
+  type SmsProvider,
+  SubmitDeadlineError,
+  type SubmitOptions,
+  type SubmitResult,
 } from './types';
 
 export interface SimulatorOptions {
@@ -18,6 +23,11 @@ export interface SimulatorOptions {
   /** Share of messages refused at submit with REJECTED_DESTINATION. */
   rejectRate: number;
   random?: () => number;
+  /**
+   * Where it keeps what it accepted and the reports it owes: a SQLite file, so that a crash of the process
+   * hosting it loses neither (as with a real SMSC). ':memory:' (the default) lives as long as the object.
+   */
+  file?: string;
 }
 
 export const defaultSimulatorOptions: SimulatorOptions = {
@@ -27,116 +37,254 @@ export const defaultSimulatorOptions: SimulatorOptions = {
   rejectRate: 0,
 };
 
+/** A report handed out and not yet acknowledged is handed out again after this long. */
+export const REPORT_LEASE_MS = 10_000;
+/** Reports per hand-over, to an in-process listener or a pull. */
+const REPORTS_PER_HANDOVER = 5000;
+
+/** An owed report with the id that acknowledges it. */
+export interface OwedReport extends ProviderDeliveryReport {
+  id: number;
+}
+
 /**
- * An SMSC stand-in: accepts valid messages, refuses a reference it has seen (REJECTED_DUPLICATE_MESSAGE_ID,
- * as Infobip does), and reports delivery after a delay. It counts what it accepted so tests and benchmarks can
- * prove that nothing was submitted twice or lost.
+ * An SMSC stand-in: accepts valid messages, refuses a reference it has seen (REJECTED_DUPLICATE_MESSAGE_ID, as
+ * Infobip does), and reports delivery after a delay (an intermediate DELIVERED_TO_OPERATOR at half of it). What it
+ * accepted and the reports it owes are in its SQLite file, written before a submit is answered; reports are
+ * delivered at least once (kept until acknowledged). It counts submits per reference, so tests and benchmarks
+ * can prove that nothing was submitted twice or lost, across restarts too.
  */
 export class SmsSimulator implements SmsProvider {
   readonly name = 'simulator';
-  private readonly accepted = new Map<string, string>();
+  private readonly db: SQLite.Database;
   private readonly listeners: DeliveryReportListener[] = [];
-  /** Two queues, each in due order: intermediate reports (half the delay) and final ones. */
-  private readonly queues: ProviderDeliveryReport[][] = [[], []];
   private timer: NodeJS.Timeout | undefined;
+  private delivering = false;
+  private closed = false;
   private readonly random: () => number;
-  /** Every submit attempt per reference, including refused duplicates. */
+  /** Submit attempts per reference made through this object (refused duplicates included). */
   readonly submitAttempts = new Map<string, number>();
+  /** Over the file's whole life: submits that repeated an accepted reference, and every message handed over. */
   duplicateSubmits = 0;
-  /** Every message handed to submit(), duplicates included. */
   totalSubmits = 0;
   /** Wall-clock time (epoch ms) of the latest acceptance: where a benchmark's dispatch ends, seen by the sink. */
   lastAcceptAt = 0;
+  private accepted = 0;
+  private readonly statements: ReturnType<SmsSimulator['prepare']>;
 
   constructor(private readonly options: SimulatorOptions = defaultSimulatorOptions) {
     this.random = options.random ?? Math.random;
+    const file = options.file ?? ':memory:';
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new SQLite(file);
+    // WAL with NORMAL sync: a committed submit survives the process being killed (not a power cut).
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`
+      create table if not exists submits (
+        reference text primary key,
+        attempts integer not null,
+        provider_id text,
+        accepted_at integer
+      );
+      create table if not exists owed_reports (
+        id integer primary key autoincrement,
+        reference text not null,
+        provider_id text not null,
+        status text not null,
+        due_at integer not null,
+        lease_until integer not null default 0
+      );
+      create index if not exists owed_reports_due on owed_reports (due_at);`);
+    this.statements = this.prepare();
+    const totals = this.db
+      .prepare('select count(provider_id) as accepted, coalesce(sum(attempts), 0) as attempts, coalesce(sum(case when provider_id is not null then attempts - 1 else 0 end), 0) as repeats, coalesce(max(accepted_at), 0) as last from submits')
+      .get() as { accepted: number; attempts: number; repeats: number; last: number };
+    this.accepted = totals.accepted;
+    this.totalSubmits = totals.attempts;
+    this.duplicateSubmits = totals.repeats;
+    this.lastAcceptAt = totals.last;
+  }
+
+  private prepare() {
+    return {
+      attempt: this.db.prepare<[string], { attempts: number; provider_id: string | null }>(
+        'insert into submits (reference, attempts) values (?, 1) on conflict (reference) do update set attempts = attempts + 1 returning attempts, provider_id',
+      ),
+      accept: this.db.prepare<[string, number, string]>('update submits set provider_id = ?, accepted_at = ? where reference = ?'),
+      owe: this.db.prepare<[string, string, string, number, string, string, string, number]>(
+        'insert into owed_reports (reference, provider_id, status, due_at) values (?, ?, ?, ?), (?, ?, ?, ?)',
+      ),
+      lookup: this.db.prepare<[string], { provider_id: string | null }>('select provider_id from submits where reference = ?'),
+      due: this.db.prepare<[number, number, number], { id: number; reference: string; provider_id: string; status: string; due_at: number }>(
+        'select id, reference, provider_id, status, due_at from owed_reports where due_at <= ? and lease_until <= ? order by due_at, id limit ?',
+      ),
+      lease: this.db.prepare<[number, number]>('update owed_reports set lease_until = ? where id = ?'),
+      ack: this.db.prepare<[number]>('delete from owed_reports where id = ?'),
+      owed: this.db.prepare<[], { n: number }>('select count(*) as n from owed_reports'),
+      stats: this.db.prepare<[string, string], { accepted: number; duplicates: number }>(
+        "select count(provider_id) as accepted, coalesce(sum(attempts - 1), 0) as duplicates from submits where reference >= ? and reference < ?",
+      ),
+    };
   }
 
   get acceptedCount(): number {
-    return this.accepted.size;
+    return this.accepted;
   }
 
   hasAccepted(reference: string): boolean {
-    return this.accepted.has(reference);
+    return !!this.statements.lookup.get(reference)?.provider_id;
   }
 
-  async submit(messages: OutboundSms[]): Promise<SubmitResult[]> {
-    if (this.options.submitDelayMs > 0) await new Promise((r) => setTimeout(r, this.options.submitDelayMs));
+  async submit(messages: OutboundSms[], options: SubmitOptions = {}): Promise<SubmitResult[]> {
+    if (this.options.submitDelayMs > 0) await abortableDelay(this.options.submitDelayMs, options.signal);
+    // The call "arrives" now: after its deadline, or once its caller gave up, nothing of it is accepted.
+    if (options.signal?.aborted) throw new SubmitDeadlineError('submit abandoned by its caller before it reached the simulator');
+    if (options.deadline !== undefined && Date.now() > options.deadline) {
+      throw new SubmitDeadlineError(`submit reached the simulator ${Date.now() - options.deadline} ms after its deadline`);
+    }
+    if (this.closed) throw new Error('simulator is closed');
     const now = Date.now();
-    return messages.map((m): SubmitResult => {
-      this.totalSubmits++;
-      this.submitAttempts.set(m.reference, (this.submitAttempts.get(m.reference) ?? 0) + 1);
-      if (this.accepted.has(m.reference)) {
-        this.duplicateSubmits++;
-        return { reference: m.reference, accepted: false, status: 'REJECTED_DUPLICATE_MESSAGE_ID' };
-      }
-      if (this.options.rejectRate > 0 && this.random() < this.options.rejectRate) {
-        return { reference: m.reference, accepted: false, status: 'REJECTED_DESTINATION' };
-      }
-      const providerMessageId = randomUUID();
-      this.accepted.set(m.reference, providerMessageId);
-      this.lastAcceptAt = now;
-      const status: StatusName =
-        this.options.failureRate > 0 && this.random() < this.options.failureRate
-          ? 'UNDELIVERABLE_NOT_DELIVERED'
-          : 'DELIVERED_TO_HANDSET';
-      // Like an SMSC: first the operator took it (intermediate), then the handset report.
-      this.schedule(0, {
-        reference: m.reference,
-        providerMessageId,
-        status: 'DELIVERED_TO_OPERATOR',
-        doneAt: now + Math.floor(this.options.deliveryDelayMs / 2),
-      });
-      this.schedule(1, { reference: m.reference, providerMessageId, status, doneAt: now + this.options.deliveryDelayMs });
-      return { reference: m.reference, accepted: true, providerMessageId };
-    });
+    const half = Math.floor(this.options.deliveryDelayMs / 2);
+    // One transaction per call: the answer goes out only once what it says is on disk.
+    const results = this.db.transaction(() =>
+      messages.map((m): SubmitResult => {
+        this.totalSubmits++;
+        this.submitAttempts.set(m.reference, (this.submitAttempts.get(m.reference) ?? 0) + 1);
+        const seen = this.statements.attempt.get(m.reference)!;
+        if (seen.provider_id) {
+          this.duplicateSubmits++;
+          return { reference: m.reference, accepted: false, status: 'REJECTED_DUPLICATE_MESSAGE_ID' };
+        }
+        if (this.options.rejectRate > 0 && this.random() < this.options.rejectRate) {
+          return { reference: m.reference, accepted: false, status: 'REJECTED_DESTINATION' };
+        }
+        const providerMessageId = randomUUID();
+        this.statements.accept.run(providerMessageId, now, m.reference);
+        const status: StatusName =
+          this.options.failureRate > 0 && this.random() < this.options.failureRate
+            ? 'UNDELIVERABLE_NOT_DELIVERED'
+            : 'DELIVERED_TO_HANDSET';
+        // Like an SMSC: first the operator took it (intermediate), then the handset report.
+        this.statements.owe.run(
+          m.reference,
+          providerMessageId,
+          'DELIVERED_TO_OPERATOR',
+          now + half,
+          m.reference,
+          providerMessageId,
+          status,
+          now + this.options.deliveryDelayMs,
+        );
+        this.accepted++;
+        this.lastAcceptAt = now;
+        return { reference: m.reference, accepted: true, providerMessageId };
+      }),
+    )();
+    if (this.listeners.length > 0) this.startDelivery();
+    return results;
   }
 
   async lookup(references: string[]): Promise<Map<string, string>> {
     const found = new Map<string, string>();
     for (const ref of references) {
-      const id = this.accepted.get(ref);
+      const id = this.statements.lookup.get(ref)?.provider_id;
       if (id) found.set(ref, id);
     }
     return found;
   }
 
+  /** In-process delivery: due reports go to the listeners, and are dropped once every listener took them. */
   onDeliveryReports(listener: DeliveryReportListener): void {
     this.listeners.push(listener);
+    this.startDelivery();
+  }
+
+  /**
+   * Hands out due reports (oldest first) and leases them for REPORT_LEASE_MS: unless acknowledged by then,
+   * they are handed out again. How the simulator's own process serves pulls, and how in-process delivery works.
+   */
+  leaseDueReports(max = REPORTS_PER_HANDOVER, now = Date.now()): OwedReport[] {
+    if (this.closed) return [];
+    return this.db.transaction(() => {
+      const rows = this.statements.due.all(now, now, max);
+      for (const r of rows) this.statements.lease.run(now + REPORT_LEASE_MS, r.id);
+      return rows.map((r) => ({ id: r.id, reference: r.reference, providerMessageId: r.provider_id, status: r.status as StatusName, doneAt: r.due_at }));
+    })();
+  }
+
+  acknowledgeReports(ids: number[]): void {
+    if (this.closed) return;
+    this.db.transaction(() => {
+      for (const id of ids) this.statements.ack.run(id);
+    })();
+  }
+
+  /** Reports accepted messages still owe (due or not, handed out or not). */
+  get owedReports(): number {
+    return this.statements.owed.get()!.n;
+  }
+
+  /**
+   * For references starting with `prefix`: how many were accepted, and how many submits repeated a reference
+   * already submitted (accepted or not): each one breaks "at most once per messageId".
+   */
+  stats(prefix = ''): { accepted: number; duplicates: number; totalSubmits: number } {
+    // A range on the primary key instead of LIKE: no escaping, and it uses the index.
+    const row = this.statements.stats.get(prefix, `${prefix}\uffff`)!;
+    return { accepted: row.accepted, duplicates: row.duplicates, totalSubmits: this.totalSubmits };
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    // Let a hand-over in progress finish before the file closes.
+    while (this.delivering) await new Promise((r) => setTimeout(r, 10));
+    this.db.close();
   }
 
   // One ticking timer drains due reports in batches, instead of a timer per message (100k bulks).
-  private schedule(queue: number, report: ProviderDeliveryReport): void {
-    this.queues[queue]!.push(report);
-    if (!this.timer) {
-      this.timer = setInterval(() => void this.flush(), Math.max(10, Math.min(250, this.options.deliveryDelayMs / 2)));
-      this.timer.unref();
-    }
+  private startDelivery(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => void this.deliver(), Math.max(10, Math.min(250, this.options.deliveryDelayMs / 2)));
+    this.timer.unref();
   }
 
-  private async flush(): Promise<void> {
-    const now = Date.now();
-    const reports: ProviderDeliveryReport[] = [];
-    for (const [i, queue] of this.queues.entries()) {
-      // One delay per queue, so reports fall due in the order they were queued: take from the front.
-      let due = 0;
-      while (due < queue.length && queue[due]!.doneAt <= now) due++;
-      if (due === 0) continue;
-      reports.push(...queue.slice(0, due));
-      this.queues[i] = queue.slice(due);
-    }
-    if (reports.length === 0) return;
-    for (const listener of this.listeners) {
-      try {
-        await listener(reports);
-      } catch {
-        // A listener that fails must not stop the others; the listener logs its own errors.
+  private async deliver(): Promise<void> {
+    if (this.delivering || this.closed) return;
+    this.delivering = true;
+    try {
+      for (;;) {
+        const reports = this.leaseDueReports();
+        if (reports.length === 0) return;
+        let taken = true;
+        for (const listener of this.listeners) {
+          try {
+            await listener(reports.map(({ id: _id, ...report }) => report));
+          } catch {
+            // Kept: handed out again once the lease runs out. (The listener logs its own errors.)
+            taken = false;
+          }
+        }
+        if (!taken) return;
+        this.acknowledgeReports(reports.map((r) => r.id));
       }
+    } finally {
+      this.delivering = false;
     }
   }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

@@ -13,6 +13,17 @@ export type SubmitResult =
   | { reference: string; accepted: true; providerMessageId: string }
   | { reference: string; accepted: false; status: StatusName };
 
+/**
+ * How one submit call is bounded. `deadline` (epoch ms) is the fence: the caller treats the call as failed
+ * after it, and a provider that honours it (the simulator does) accepts nothing of the call after it. A later
+ * attempt of the same batch waits until every deadline of the earlier one has passed before it asks the
+ * provider what it holds (see activities/dispatch-lease.ts).
+ */
+export interface SubmitOptions {
+  signal?: AbortSignal;
+  deadline?: number;
+}
+
 export interface ProviderDeliveryReport {
   reference: string;
   providerMessageId: string;
@@ -20,6 +31,10 @@ export interface ProviderDeliveryReport {
   doneAt: number;
 }
 
+/**
+ * Receives delivery reports. A provider keeps a report until the listener's promise resolves, and delivers it
+ * again (later) when the promise rejects or the process dies first: listeners must be idempotent.
+ */
 export type DeliveryReportListener = (reports: ProviderDeliveryReport[]) => void | Promise<void>;
 
 /**
@@ -28,10 +43,15 @@ export type DeliveryReportListener = (reports: ProviderDeliveryReport[]) => void
  */
 export interface SmsProvider {
   readonly name: string;
-  submit(messages: OutboundSms[]): Promise<SubmitResult[]>;
+  submit(messages: OutboundSms[], options?: SubmitOptions): Promise<SubmitResult[]>;
   lookup(references: string[]): Promise<Map<string, string>>;
   onDeliveryReports(listener: DeliveryReportListener): void;
   close(): Promise<void>;
+}
+
+/** A submit refused because it reached the provider after its deadline: nothing of it was accepted. */
+export class SubmitDeadlineError extends Error {
+  override name = 'SubmitDeadlineError';
 }
 
 export function messageReference(accountId: string, messageId: string): string {
