@@ -1,6 +1,12 @@
 /**
- * `npm start`: the whole embedded stack in one foreground process — Temporal dev server (unless
- * TEMPORAL_ADDRESS points at a cluster), the worker, and the API. Ctrl-C stops all of it.
+ * The one composition root of every process role:
+ *   `npm start`       (role all)    the whole embedded stack in one foreground process: Temporal dev server
+ *                                   (unless TEMPORAL_ADDRESS points at a cluster), the worker, and the API;
+ *   `npm run worker`  (role worker) the Temporal worker: bulk workflows, send and report activities, the
+ *                                   provider and its delivery reports;
+ *   `npm run api`     (role api)    the HTTP API and the reconciler of bulks whose workflow never started.
+ * Any number of workers and API processes may run against one Temporal server and one database; none of them
+ * starts a Temporal server. Ctrl-C (SIGINT) or SIGTERM stops a process and what it started.
  */
 import fs from 'node:fs';
 import type { Server } from 'node:http';
@@ -33,8 +39,22 @@ function readConfig(): Config {
   }
 }
 
+type Role = 'all' | 'api' | 'worker';
+
+function readRole(): Role {
+  const role = process.argv[2] ?? 'all';
+  if (role !== 'all' && role !== 'api' && role !== 'worker') {
+    process.stderr.write(`unknown role "${role}": expected all, api or worker\n`);
+    process.exit(1);
+  }
+  return role;
+}
+
 async function main(): Promise<void> {
+  const role = readRole();
   const config = readConfig();
+  const runsWorker = role !== 'api';
+  const runsApi = role !== 'worker';
   const logger = createLogger(config.LOG_LEVEL);
   Runtime.install({ logger: new PinoTemporalLogger(logger.child({ component: 'temporal-sdk' })) });
   fs.mkdirSync(config.dataDir, { recursive: true });
@@ -76,7 +96,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   let devServer: DevServer | undefined;
-  if (config.embeddedTemporal) {
+  if (config.embeddedTemporal && role === 'all') {
     devServer = await (config.TEMPORAL_CLI_PATH ? startDevServer : startDownloadedDevServer)({
       cliPath: config.TEMPORAL_CLI_PATH ?? '',
       port: config.TEMPORAL_PORT,
@@ -96,66 +116,77 @@ async function main(): Promise<void> {
   // Delivery reports nudge their bulk's workflow, which then pushes them within about a second.
   const nudger = new ReportNudger(client, logger);
   stops.push(async () => nudger.close());
-  const services = await createServices(config, logger, (bulks) => nudger.nudge(bulks));
+  const services = await createServices(config, logger, runsWorker ? { reportsApplied: (bulks) => nudger.nudge(bulks) } : undefined);
   stops.push(() => services.close());
 
-  const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
-  stops.push(() => nativeConnection.close());
-  const worker = await createBulkWorker({
-    connection: nativeConnection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({
+  if (runsWorker) {
+    const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
+    stops.push(() => nativeConnection.close());
+    const worker = await createBulkWorker({
+      connection: nativeConnection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      activities: createActivities({
+        repo: services.repo,
+        provider: services.provider!,
+        logger,
+        webhookSecrets: webhookSecrets.values,
+        callbackGuard,
+        reportRetryMs: config.REPORT_RETRY_HOURS * 3_600_000,
+        leaseTiming: { submitTimeoutMs: config.PROVIDER_SUBMIT_TIMEOUT_MS, leaseMs: config.PROVIDER_SUBMIT_TIMEOUT_MS + 10_000 },
+      }),
+    });
+    const workerRun = worker.run();
+    stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await workerRun;
+    });
+    workerRun.catch((err) => {
+      logger.fatal({ err }, 'worker stopped unexpectedly');
+      void shutdown('worker-failure');
+    });
+  }
+
+  let server: Server | undefined;
+  if (runsApi) {
+    const bulks = new BulkService({
       repo: services.repo,
-      provider: services.provider,
+      client,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
       logger,
-      webhookSecrets: webhookSecrets.values,
       callbackGuard,
-      reportRetryMs: config.REPORT_RETRY_HOURS * 3_600_000,
-    }),
-  });
-  const workerRun = worker.run();
-  stops.push(async () => {
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await workerRun;
-  });
-  workerRun.catch((err) => {
-    logger.fatal({ err }, 'worker stopped unexpectedly');
-    void shutdown('worker-failure');
-  });
+    });
+    // Safe in several API processes at once: a workflow id is started once (the others see it started).
+    const reconcile = () =>
+      bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
+    void reconcile();
+    const reconcileTimer = setInterval(reconcile, 30_000);
+    stops.push(async () => clearInterval(reconcileTimer));
 
-  const bulks = new BulkService({
-    repo: services.repo,
-    client,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    logger,
-    callbackGuard,
-  });
-  const reconcile = () =>
-    bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
-  void reconcile();
-  const reconcileTimer = setInterval(reconcile, 30_000);
-  stops.push(async () => clearInterval(reconcileTimer));
-
-  const app = createApp({
-    logger,
-    auth: new ApiKeyAuthenticator(apiKeys.values),
-    bulks,
-    control: new BulkControlService({ repo: services.repo, client }),
-    reports: services.repo,
-    health: async () => {
-      await services.pingDatabase();
-      await connection.workflowService.getSystemInfo({});
-    },
-  });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
-    s.once('error', reject);
-  });
-  stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const app = createApp({
+      logger,
+      auth: new ApiKeyAuthenticator(apiKeys.values),
+      bulks,
+      control: new BulkControlService({ repo: services.repo, client }),
+      reports: services.repo,
+      health: async () => {
+        await services.pingDatabase();
+        await connection.workflowService.getSystemInfo({});
+      },
+    });
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+      s.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE' ? new Error(`port ${config.PORT} is already in use (PORT)`) : err),
+      );
+    });
+    stops.push(() => new Promise<void>((resolve) => server!.close(() => resolve())));
+  }
 
   const lines = [
-    `API:         http://localhost:${config.PORT}`,
+    role === 'worker'
+      ? `Worker:      task queue ${config.TEMPORAL_TASK_QUEUE}, provider ${services.provider!.name}`
+      : `API:         http://localhost:${config.PORT}`,
     devServer
       ? `Temporal UI: http://localhost:${config.TEMPORAL_UI_PORT}`
       : `Temporal:    ${config.temporalAddress} (namespace ${config.TEMPORAL_NAMESPACE})`,
