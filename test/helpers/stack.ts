@@ -3,6 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { createActivities } from '../../activities';
+import type { LeaseTiming } from '../../activities/dispatch-lease';
 import { createApp } from '../../api/app';
 import { ApiKeyAuthenticator } from '../../api/auth';
 import { BulkControlService } from '../../core/bulk-control-service';
@@ -51,6 +52,12 @@ export async function createTestStack(
     webhookSecrets?: Map<string, string>;
     callbackAllow?: string[];
     reportRetryMs?: number;
+    /**
+     * The provider delivers its own reports (e.g. an HttpSmsProvider to a simulator process): the stack listens
+     * to it instead of the in-process simulator.
+     */
+    providerReports?: boolean;
+    leaseTiming?: Partial<LeaseTiming>;
   } = {},
 ): Promise<TestStack> {
   const db = openDatabase({ url: options.databaseUrl, sqliteFile: ':memory:' });
@@ -59,7 +66,8 @@ export async function createTestStack(
   const callbackGuard = new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']);
   const simulator = new SmsSimulator({ deliveryDelayMs: 50, submitDelayMs: 0, failureRate: 0, rejectRate: 0, ...options.simulator });
   const nudger = new ReportNudger(env.client as Client, silentLogger);
-  simulator.onDeliveryReports(deliveryReportHandler(repo, silentLogger, (bulks) => nudger.nudge(bulks)));
+  const provider = options.provider?.(simulator) ?? simulator;
+  (options.providerReports ? provider : simulator).onDeliveryReports(deliveryReportHandler(repo, silentLogger, (bulks) => nudger.nudge(bulks)));
   const taskQueue = `test-${process.pid}-${++queueCounter}`;
   const worker = await createBulkWorker({
     connection: env.nativeConnection,
@@ -67,11 +75,12 @@ export async function createTestStack(
     taskQueue,
     activities: createActivities({
       repo,
-      provider: options.provider?.(simulator) ?? simulator,
+      provider,
       logger: silentLogger,
       webhookSecrets: options.webhookSecrets ?? TEST_SECRETS,
       callbackGuard,
       reportRetryMs: options.reportRetryMs,
+      leaseTiming: options.leaseTiming,
     }),
     workflowBundle: await workflowBundle(),
   });
@@ -101,6 +110,7 @@ export async function createTestStack(
     async close() {
       worker.shutdown();
       await run;
+      if (provider !== simulator) await provider.close();
       await simulator.close();
       nudger.close();
       await callbackGuard.close();
