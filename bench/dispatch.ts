@@ -12,10 +12,9 @@
  *   BENCH_BATCH=2000 BENCH_CONCURRENCY=4 BENCH_LANES=2 npm run bench:dispatch    # other dispatch tuning
  */
 import { randomUUID } from 'node:crypto';
-import { bulkWorkflowId } from '../core/bulk-service';
 import { SUBMIT_CHUNK } from '../activities';
 import { messageReference, type OutboundSms } from '../providers/types';
-import { api, cpuMeter, numbers, runBench, type Simulator, type Stack, waitAccepted, waitDispatched } from './harness';
+import { api, cpuMeter, numbers, runBench, type Simulator, type Stack, waitAccepted, waitDispatched, waitFinished } from './harness';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -70,9 +69,10 @@ async function bulk(sim: Simulator, stack: Stack, bulkId: string, messages = MES
   const counts = await waitDispatched(stack.client, bulkId, messages);
   const perSecond = messages / ((finished - accepted) / 1000);
   console.log(`${bulkId}: dispatched at ${perSecond.toFixed(0)} messages/s, CPU seconds ${JSON.stringify(cpuSeconds)}`);
-  // The bulk would now wait for delivery reports (the HTTP provider delivers none); its report polling would
-  // only add noise to the next round.
-  await stack.client.workflow.getHandle(bulkWorkflowId('bench', bulkId)).terminate('benchmark round measured');
+  // Its delivery reports come REPORT_DELAY_MS after acceptance; the next round starts once they are all in and
+  // the workflow has closed by itself, so applying them adds nothing to a measured phase.
+  const final = await waitFinished(stack.client, bulkId);
+  if (final.delivered !== messages) throw new Error(`${bulkId}: ${final.delivered} of ${messages} delivered`);
   return { perSecond, acceptMs: accepted - started, workflowSent: counts.sent };
 }
 

@@ -13,6 +13,8 @@ import { createApp } from '../api/app';
 import { ApiKeyAuthenticator } from '../api/auth';
 import { BulkControlService } from '../core/bulk-control-service';
 import { BulkService, bulkWorkflowId } from '../core/bulk-service';
+import { ReportNudger } from '../core/report-nudger';
+import { deliveryReportHandler } from '../core/services';
 import { bulkStatusQuery, type BulkCounts, type WorkflowTuning } from '../workflows/definitions';
 import { migrateToLatest, openDatabase } from '../db/database';
 import { Repository } from '../db/repository';
@@ -36,19 +38,29 @@ export interface Simulator {
   stop(): void;
 }
 
+/**
+ * Reports come this long after acceptance (BENCH_REPORT_DELAY_MS): after the round that sent the messages was
+ * measured, so applying them adds no noise to it; each round then waits for its bulk to finish.
+ */
+export const REPORT_DELAY_MS = Number(process.env.BENCH_REPORT_DELAY_MS ?? 15_000);
+
 export async function startSimulator(): Promise<Simulator> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-sim-'));
   const child: ChildProcess = spawn(
     process.execPath,
     ['--import', 'tsx', path.join(__dirname, '../providers/simulator-server.ts'), '0'],
-    // Reports far in the future: their processing would only add noise to the figures.
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SIMULATOR_DELIVERY_DELAY_MS: '3600000' } },
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, DATA_DIR: dataDir, SIMULATOR_DELIVERY_DELAY_MS: String(REPORT_DELAY_MS) },
+    },
   );
+  child.once('exit', () => fs.rmSync(dataDir, { recursive: true, force: true }));
   const line = await new Promise<string>((resolve) => readline.createInterface({ input: child.stdout! }).once('line', resolve));
   const url = `http://127.0.0.1:${(JSON.parse(line) as { listening: number }).listening}`;
   return {
     url,
     pid: child.pid!,
-    provider: new HttpSmsProvider(url),
+    provider: new HttpSmsProvider(url, { pullWaitMs: 1000 }),
     progress: async () =>
       (await (await fetch(`${url}/counter`)).json()) as { totalSubmits: number; accepted: number; lastAcceptAt: number },
     stats: async (prefix) => (await (await fetch(`${url}/stats?prefix=${encodeURIComponent(prefix)}`)).json()) as never,
@@ -87,6 +99,9 @@ export async function startStack(sim: Simulator): Promise<Stack> {
   const connection = await Connection.connect({ address: server.address });
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   const client = new Client({ connection });
+  // As in a worker process: the simulator's delivery reports are applied and nudge their bulks.
+  const nudger = new ReportNudger(client, logger);
+  sim.provider.onDeliveryReports(deliveryReportHandler(repo, logger, (bulks) => nudger.nudge(bulks)));
   const worker = await createBulkWorker({
     connection: nativeConnection,
     namespace: 'default',
@@ -117,6 +132,8 @@ export async function startStack(sim: Simulator): Promise<Stack> {
       http.close();
       worker.shutdown();
       await run;
+      await sim.provider.close();
+      nudger.close();
       await nativeConnection.close();
       await connection.close();
       await db.destroy();
@@ -182,7 +199,7 @@ export function percentile(sorted: number[], p: number): number {
 
 /**
  * Resolves when every message of the bulk was handed to the provider. The workflow itself stays open after
- * that, waiting for delivery reports, which the HTTP provider of the benchmarks does not deliver.
+ * that, until the delivery reports (REPORT_DELAY_MS later) have come: see waitFinished.
  */
 export async function waitDispatched(client: Client, bulkId: string, total: number, intervalMs = 100): Promise<BulkCounts> {
   const handle = client.workflow.getHandle(bulkWorkflowId('bench', bulkId));
@@ -191,6 +208,11 @@ export async function waitDispatched(client: Client, bulkId: string, total: numb
     if (counts.sent + counts.rejected >= total) return counts;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** Resolves with the bulk's final counts once its workflow has closed (every report in). */
+export async function waitFinished(client: Client, bulkId: string): Promise<BulkCounts> {
+  return (await client.workflow.getHandle(bulkWorkflowId('bench', bulkId)).result()) as BulkCounts;
 }
 
 /**

@@ -53,7 +53,7 @@ type Pending = { resolve: (reply: SqliteReply) => void; reject: (err: Error) => 
 export class SqliteThreadDialect implements Dialect {
   constructor(private readonly file: string) {}
   createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
+    return new TransactionalDdlSqliteAdapter();
   }
   createDriver(): Driver {
     return new SqliteThreadDriver(this.file);
@@ -63,6 +63,17 @@ export class SqliteThreadDialect implements Dialect {
   }
   createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
     return new SqliteIntrospector(db);
+  }
+}
+
+/**
+ * SQLite runs DDL inside transactions, and ours begin IMMEDIATE (they take the write lock first): saying so
+ * makes Kysely's migrator run in one such transaction, which serializes the migrations of several processes
+ * starting at once on one file (an API and a worker). Kysely's own adapter says no and takes no lock.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
   }
 }
 

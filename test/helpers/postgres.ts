@@ -6,6 +6,8 @@ import { freePort } from './temporal';
 
 export interface TestPostgres {
   url: string;
+  /** An immediate shutdown (as a crash), `pauseMs` down, then a start on the same data. */
+  restart(pauseMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -29,12 +31,19 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   const port = await freePort();
   const data = path.join(dir, 'data');
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-  run('pg_ctl', [
-    '-D', data, '-l', path.join(dir, 'log'), '-w', 'start',
-    '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`,
-  ]);
+  const start = () =>
+    run('pg_ctl', [
+      '-D', data, '-l', path.join(dir, 'log'), '-w', 'start',
+      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`,
+    ]);
+  start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async restart(pauseMs: number) {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
+      await new Promise((r) => setTimeout(r, pauseMs));
+      start();
+    },
     async stop() {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
