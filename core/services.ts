@@ -92,7 +92,11 @@ export async function createServices(
    */
   sending?: { reportsApplied?: (bulks: Array<{ accountId: string; bulkId: string }>) => void },
 ): Promise<Services> {
-  const db = openDatabase({ url: config.DATABASE_URL, sqliteFile: path.join(config.dataDir, 'orchestrator.sqlite') });
+  const db = openDatabase({
+    url: config.DATABASE_URL,
+    sqliteFile: path.join(config.dataDir, 'orchestrator.sqlite'),
+    onIdleError: (err) => logger.warn({ err: err.message }, 'an idle database connection failed; it will be replaced'),
+  });
   await migrateToLatest(db);
   const repo = new Repository(db);
   let provider: SmsProvider | undefined;

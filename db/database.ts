@@ -12,6 +12,8 @@ export interface DatabaseOptions {
   /** `postgres://…` for PostgreSQL; otherwise a SQLite file path (or ':memory:'). */
   url?: string;
   sqliteFile?: string;
+  /** Told when an idle PostgreSQL connection fails (logged by the caller; the pool recovers by itself). */
+  onIdleError?: (err: Error) => void;
 }
 
 // PostgreSQL returns bigint (int8) as a string to avoid precision loss; our bigints are epoch millis, well
@@ -24,9 +26,13 @@ export function isPostgresUrl(url: string | undefined): url is string {
 
 export function openDatabase(options: DatabaseOptions): Db {
   if (isPostgresUrl(options.url)) {
-    return new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: options.url, max: 10 }) }),
-    });
+    const pool = new pg.Pool({ connectionString: options.url, max: 10 });
+    // An idle connection the server closed (a restart, a failover) is an 'error' event on the pool; without a
+    // listener it would kill the process. The pool drops that client and opens a new one when next needed.
+    pool.on('error', (err) => options.onIdleError?.(err));
+    // The same for a connection lost while checked out between two queries: its next query fails instead.
+    pool.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)));
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   const file = options.sqliteFile ?? ':memory:';
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });

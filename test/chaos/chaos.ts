@@ -59,6 +59,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class Role {
   child: ChildProcess | undefined;
   output: string[] = [];
+  /** Set when the process exited without being told to (a crash of ours, not a kill of the scenario's). */
+  died: string | undefined;
   constructor(
     private readonly name: string,
     private readonly args: string[],
@@ -78,6 +80,9 @@ class Role {
         this.keep(l);
         if (this.readyLine.test(l)) {
           child.off('exit', onExit);
+          child.once('exit', (code, signal) => {
+            if (this.child === child && !this.killing) this.died ??= `${this.name} exited by itself (${code ?? signal}):\n${this.output.slice(-30).join('\n')}`;
+          });
           resolve();
         }
       });
@@ -89,12 +94,16 @@ class Role {
     if (this.output.length > 200) this.output.shift();
   }
 
+  private killing = false;
+
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
+    this.killing = true;
     child.kill(signal);
     await exited;
+    this.killing = false;
   }
 }
 
@@ -140,21 +149,32 @@ async function deploy(opts: { separate: boolean; postgres?: boolean; submitDelay
   };
   const roles: Role[] = [];
   let simulatorUrl: string | undefined;
-  if (opts.separate) {
-    const simPort = await freePort();
-    const sim = new Role('simulator', ['providers/simulator-server.ts'], { ...common, DATA_DIR: path.join(dir, 'simulator'), SIMULATOR_PORT: String(simPort), SIMULATOR_TOKEN: SIM_TOKEN }, /"listening"/);
-    await sim.start();
-    roles.push(sim);
-    simulatorUrl = `http://127.0.0.1:${simPort}`;
-    const withSim = { ...common, SIMULATOR_URL: simulatorUrl, SIMULATOR_TOKEN: SIM_TOKEN };
-    const api = new Role('api', ['scripts/start.ts', 'api'], withSim, /^API:/);
-    const worker = new Role('worker', ['scripts/start.ts', 'worker'], withSim, /^Worker:/);
-    await Promise.all([api.start(), worker.start()]);
-    roles.push(api, worker);
-  } else {
-    const all = new Role('all', ['scripts/start.ts', 'all'], common, /^API:/);
-    await all.start();
-    roles.push(all);
+  const teardown = async () => {
+    for (const r of [...roles].reverse()) await r.kill('SIGTERM');
+    await temporal.stop();
+    await pg?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    if (opts.separate) {
+      const simPort = await freePort();
+      const sim = new Role('simulator', ['providers/simulator-server.ts'], { ...common, DATA_DIR: path.join(dir, 'simulator'), SIMULATOR_PORT: String(simPort), SIMULATOR_TOKEN: SIM_TOKEN }, /"listening"/);
+      await sim.start();
+      roles.push(sim);
+      simulatorUrl = `http://127.0.0.1:${simPort}`;
+      const withSim = { ...common, SIMULATOR_URL: simulatorUrl, SIMULATOR_TOKEN: SIM_TOKEN };
+      const api = new Role('api', ['scripts/start.ts', 'api'], withSim, /^API:/);
+      const worker = new Role('worker', ['scripts/start.ts', 'worker'], withSim, /^Worker:/);
+      roles.push(api, worker);
+      await Promise.all([api.start(), worker.start()]);
+    } else {
+      const all = new Role('all', ['scripts/start.ts', 'all'], common, /^API:/);
+      roles.push(all);
+      await all.start();
+    }
+  } catch (err) {
+    await teardown();
+    throw err;
   }
   return {
     dir,
@@ -170,12 +190,7 @@ async function deploy(opts: { separate: boolean; postgres?: boolean; submitDelay
       await sleep(afterMs);
       temporal = await startDevServer({ cliPath, port: temporalPort, dbFile });
     },
-    async stop() {
-      for (const r of [...roles].reverse()) await r.kill('SIGTERM');
-      await temporal.stop();
-      await pg?.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+    stop: teardown,
   };
 }
 
@@ -254,6 +269,8 @@ async function waitFinished(d: Deployment, bulkIds: string[], timeoutMs: number)
   const until = Date.now() + timeoutMs;
   const open = new Set(bulkIds);
   while (open.size > 0) {
+    const died = d.roles.find((r) => r.died)?.died;
+    if (died) throw new Error(died);
     if (Date.now() > until) throw new Error(`bulks not FINISHED within ${timeoutMs} ms: ${[...open].slice(0, 5).join(', ')}`);
     for (const bulkId of [...open]) {
       try {
