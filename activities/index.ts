@@ -93,6 +93,9 @@ export interface SendBatchResult {
   recovered: number;
   /** False when the batch stopped at stopAfterMs with messages of its range left unsent (QUEUED). */
   complete?: boolean;
+  /** The bulk's delivery outcomes so far (reports arrive while it still sends), for the workflow's live counts. */
+  delivered?: number;
+  failed?: number;
 }
 
 /** Messages handed to the provider per call: small enough that a heartbeat (and a cancel) lands between them. */
@@ -378,7 +381,7 @@ export function createActivities({
           toSend = toSend.filter((r) => ours.has(r.message_id));
         }
         const result = await submitClaimed(input, batch, toSend, lease, deadline, (n) => (done = n), () => (unanswered = true));
-        return { ...result, recovered };
+        return { ...result, recovered, ...(await repo.deliveryOutcomes(accountId, bulkId)) };
       } catch (err) {
         if (lease.isLost) throw new LeaseLostError(`batch ${batch}: a later attempt took over (${(err as Error).message})`);
         throw err;

@@ -4,6 +4,7 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/com
 import type { Logger } from '../config/logger';
 import { CallbackGuard, CallbackRefusedError } from './callback-guard';
 import { BulkAlreadyExistsError, type NewMessage, type Repository } from '../db/repository';
+import { MAX_SCHEDULE_AHEAD_MS } from '../domain/bulk-control';
 import type { DeliveryWindow } from '../domain/delivery-window';
 import { countSmsParts } from '../domain/encoding';
 import { STATUSES, type MessageStatus } from '../domain/status';
@@ -56,7 +57,6 @@ export class WorkflowStartError extends Error {
   override name = 'WorkflowStartError';
 }
 
-export const MAX_SCHEDULE_AHEAD_MS = 180 * 86_400_000;
 
 export function bulkWorkflowId(accountId: string, bulkId: string): string {
   return `bulk:${accountId}:${bulkId}`;

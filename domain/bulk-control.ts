@@ -16,19 +16,23 @@ export function normalizeRequestedStatus(value: string): RequestedStatus | undef
   return upper === 'PENDING' || upper === 'PAUSED' || upper === 'CANCELED' ? upper : undefined;
 }
 
+/** How far ahead a send or a reschedule may be set, as Infobip allows. */
+export const MAX_SCHEDULE_AHEAD_MS = 180 * 86_400_000;
+
 export type Decision<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /**
- * PENDING → PAUSED | CANCELED; PAUSED → PENDING | CANCELED (and PAUSED again, a no-op); PROCESSING → PAUSED |
- * CANCELED (beyond Infobip). Final statuses change no more.
+ * PENDING → PAUSED | CANCELED; PAUSED → PENDING | CANCELED; PROCESSING → PAUSED | CANCELED (beyond Infobip).
+ * Asking for the status a bulk already has is a no-op that succeeds (PENDING → PENDING, PAUSED → PAUSED; a
+ * PROCESSING bulk asked for PENDING goes on sending). Final statuses change no more.
  */
 export function decideStatusChange(current: BulkStatus, requested: RequestedStatus): Decision<RequestedStatus> {
   if (FINAL_BULK_STATUSES.has(current)) {
     return { ok: false, reason: `bulk is ${current}: its status can no longer change` };
   }
   const allowed: Record<string, RequestedStatus[]> = {
-    PENDING: ['PAUSED', 'CANCELED'],
-    PROCESSING: ['PAUSED', 'CANCELED'],
+    PENDING: ['PENDING', 'PAUSED', 'CANCELED'],
+    PROCESSING: ['PENDING', 'PAUSED', 'CANCELED'],
     PAUSED: ['PENDING', 'PAUSED', 'CANCELED'],
   };
   if (!allowed[current]?.includes(requested)) {
@@ -52,6 +56,9 @@ export function decideReschedule(
   }
   if (new Set(sendTimes).size > 1) {
     return { ok: false, reason: 'bulk has messages with different send times and cannot be rescheduled as one' };
+  }
+  if (requested > now + MAX_SCHEDULE_AHEAD_MS) {
+    return { ok: false, reason: 'sendAt must be at most 180 days ahead' };
   }
   return { ok: true, value: Math.max(requested, now) };
 }

@@ -15,6 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, SendBatchResult } from '../activities';
 import { decideReschedule, decideStatusChange, type Decision, FINAL_BULK_STATUSES } from '../domain/bulk-control';
+import { parseActorInput, parseRescheduleInput, parseStatusInput } from '../domain/control-input';
 import { isWindowOpen, nextWindowOpening, windowClosesAt } from '../domain/delivery-window';
 import { BulkStatusKey, SendAtKey } from '../temporal/search-attributes';
 import {
@@ -100,17 +101,12 @@ export function speedAllowance(
   return { allowed, nextAt: allowed > 0 || !oldest ? now : oldest.at + unit };
 }
 
-function parseSendAt(value: number | string): number {
-  const ms = typeof value === 'number' ? value : Date.parse(value);
-  if (!Number.isFinite(ms)) throw ApplicationFailure.nonRetryable(`sendAt ${String(value)} is not a date`, 'InvalidSendAt');
-  return ms;
-}
-
 const REPORTING_REFUSAL: Decision<never> = {
   ok: false,
   reason: 'every message of the bulk was handed to the provider; it only awaits delivery reports',
 };
 
+/** Throws the refusal (in an update's validator or handler, where throwing refuses the update, not the task). */
 function accept<T>(decision: Decision<T>): T {
   if (!decision.ok) throw ApplicationFailure.nonRetryable(decision.reason, 'TransitionRefused');
   return decision.value;
@@ -167,6 +163,15 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   /** Bumped by every control action and finished batch: what the main loop waits on. */
   let changes = 0;
 
+  /** Report pushes still owed (retried with backoff) once every message is final. */
+  let pushesOwed = 0;
+  /** A bulk of which nothing could be sent because validity ran out ends EXPIRED rather than FINISHED. */
+  const closingStatus = (): BulkStatus =>
+    status === 'CANCELED'
+      ? 'CANCELED'
+      : counts.sent === 0 && counts.expired > 0 && counts.expired + counts.rejected === counts.total
+        ? 'EXPIRED'
+        : 'FINISHED';
   const inFlightSize = () => inFlight.reduce((n, b) => n + b.size, 0);
   const firstSendAt = () => Math.min(...groups.map((g) => g.sendAt));
 
@@ -213,50 +218,63 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   const awaitingReports = () => reporting && !FINAL_BULK_STATUSES.has(status);
   const statusDecision = (requested: RequestedStatus) =>
     awaitingReports() ? REPORTING_REFUSAL : decideStatusChange(status, requested);
-  const rescheduleDecision = (value: number | string) =>
+  const rescheduleDecision = (sendAt: number) =>
     awaitingReports()
       ? REPORTING_REFUSAL
       : decideReschedule(
           status,
           groups.filter((g) => !done.has(g.index)).map((g) => g.sendAt),
-          parseSendAt(value),
+          sendAt,
           Date.now(),
         );
 
+  // Inputs are parsed before anything else: an operator may send anything from the UI, and a handler that threw
+  // would fail the workflow task on every retry (the bulk wedged for good).
   setHandler(
     setStatusUpdate,
-    async ({ status: requested, by }) => {
+    async (arg) => {
+      const { status: requested, by } = accept(parseStatusInput(arg));
       const applied = await applyStatus(accept(statusDecision(requested)), by ?? 'api', 'update');
       return { bulkId, status: applied };
     },
-    { validator: ({ status: requested }) => void accept(statusDecision(requested)) },
+    {
+      validator: (arg) => {
+        const { status: requested } = accept(parseStatusInput(arg));
+        accept(statusDecision(requested));
+      },
+    },
   );
   setHandler(
     rescheduleUpdate,
-    ({ sendAt, by }) => ({ bulkId, sendAt: applyReschedule(accept(rescheduleDecision(sendAt)), by ?? 'api', 'update') }),
-    { validator: ({ sendAt }) => void accept(rescheduleDecision(sendAt)) },
+    (arg) => {
+      const { sendAt, by } = accept(parseRescheduleInput(arg));
+      return { bulkId, sendAt: applyReschedule(accept(rescheduleDecision(sendAt)), by ?? 'api', 'update') };
+    },
+    { validator: (arg) => void accept(rescheduleDecision(accept(parseRescheduleInput(arg)).sendAt)) },
   );
 
-  function signalled(requested: RequestedStatus, by: string | undefined): void {
-    const decision = statusDecision(requested);
-    if (!decision.ok) {
-      log.warn('refused control signal', { bulkId, requested, reason: decision.reason });
-      return;
-    }
-    void applyStatus(decision.value, by ?? 'operator', 'signal');
+  /** A refused signal changes nothing, but stays visible: in the log and in the control log the query shows. */
+  function refuse(action: ControlRecord['action'], to: string, by: string | undefined, reason: string, via: ControlRecord['via'] = 'signal'): void {
+    log.warn('refused control signal', { bulkId, action, to, reason });
+    controlLog.push({ action, by: by ?? 'operator', at: Date.now(), from: status, to, via, refused: reason });
   }
-  setHandler(pauseSignal, (arg) => signalled('PAUSED', arg?.by));
-  setHandler(resumeSignal, (arg) => signalled('PENDING', arg?.by));
-  setHandler(cancelSignal, (arg) => signalled('CANCELED', arg?.by));
-  setHandler(rescheduleSignal, ({ sendAt, by }) => {
-    let decision: Decision<number>;
-    try {
-      decision = rescheduleDecision(sendAt);
-    } catch (err) {
-      decision = { ok: false, reason: (err as Error).message };
-    }
-    if (!decision.ok) log.warn('refused reschedule signal', { bulkId, reason: decision.reason });
-    else applyReschedule(decision.value, by ?? 'operator', 'signal');
+
+  function signalled(requested: RequestedStatus, arg: unknown, via: ControlRecord['via'] = 'signal'): void {
+    const input = parseActorInput(arg);
+    if (!input.ok) return refuse('status', requested, undefined, `bad input: ${input.reason}`, via);
+    const decision = statusDecision(requested);
+    if (!decision.ok) return refuse('status', requested, input.value.by, decision.reason, via);
+    void applyStatus(decision.value, input.value.by ?? 'operator', via);
+  }
+  setHandler(pauseSignal, (arg?: unknown) => signalled('PAUSED', arg));
+  setHandler(resumeSignal, (arg?: unknown) => signalled('PENDING', arg));
+  setHandler(cancelSignal, (arg?: unknown) => signalled('CANCELED', arg));
+  setHandler(rescheduleSignal, (arg?: unknown) => {
+    const input = parseRescheduleInput(arg);
+    if (!input.ok) return refuse('reschedule', 'invalid', undefined, `bad input: ${input.reason}`);
+    const decision = rescheduleDecision(input.value.sendAt);
+    if (!decision.ok) return refuse('reschedule', new Date(input.value.sendAt).toISOString(), input.value.by, decision.reason);
+    applyReschedule(decision.value, input.value.by ?? 'operator', 'signal');
   });
 
   let reportsArrived = false;
@@ -270,216 +288,230 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     sendAt: firstSendAt(),
     counts: { ...counts },
     controlLog: [...controlLog],
+    pushesOwed,
   }));
 
-  // ---- dispatch ----
-  let launched = 0;
-  function launch(group: ScheduleGroup, fromSeq: number, toSeq: number): void {
-    const scope = new CancellationScope();
-    // Our own activity id, so that a cancelled batch's outcome can still be counted (the activity tags the
-    // messages it submits with runId/activityId).
-    const activityId = `batch-${group.index}-${fromSeq}-${++launched}`;
-    const now = Date.now();
-    const stopAt = Math.min(windowClosesAt(group.window, now), group.validityEndsAt, now + batchTimeBudget);
-    const range = { accountId, bulkId, groupIndex: group.index, fromSeq, toSeq, ...(timeLimits ? { stopAfterMs: Math.max(0, stopAt - now) } : {}) };
-    const { sendBatch } = proxyActivities<Activities>({ ...sendBatchOptions, activityId });
-    const batch: Batch = {
-      group: group.index,
-      size: toSeq - fromSeq,
-      scope,
-      done: scope
-        .run(() => sendBatch(range))
-        .then(
-          (result: SendBatchResult) => {
-            counts.sent += result.submitted;
-            counts.rejected += result.rejected;
-            // Stamped at the end, so the next unit starts after the batch's last message really went out.
-            if (speedLimit) sendLog = [...sendLog, { at: Date.now(), count: result.submitted + result.rejected }];
-            // Stopped at its time limit: the rest of the range waits for the next opening (or expires).
-            if (result.complete === false) handBack(group.index, fromSeq, toSeq);
-          },
-          async (err: unknown) => {
-            if (!isCancellation(err)) throw err;
-            // Stopped by a pause or cancel: count what it did submit, and hand the range back to be sent (or
-            // canceled) later; the next batch over it skips what was sent and resolves anything in doubt.
-            const partial = await CancellationScope.nonCancellable(() =>
-              batchOutcome({ ...range, batch: `${workflowInfo().runId}/${activityId}` }),
-            );
-            counts.sent += partial.submitted;
-            counts.rejected += partial.rejected;
-            if (timeLimits) handBack(group.index, fromSeq, toSeq);
-            else nextSeq.set(group.index, Math.min(nextSeq.get(group.index) ?? fromSeq, fromSeq));
-          },
-        )
-        .finally(() => {
-          inFlight.splice(inFlight.indexOf(batch), 1);
-          changes++;
-        }),
-    };
-    inFlight.push(batch);
-    everSent = true;
-  }
+  // A Temporal cancellation request (the UI's "Request Cancellation", `temporal workflow cancel`) is a cancel like
+  // any other. The body runs in a non-cancellable scope, so the request interrupts nothing by itself; it goes
+  // through the same transition as the API's (refused, and logged, once everything was handed to the provider),
+  // and the workflow then closes normally with the bulk CANCELED.
+  CancellationScope.current().cancelRequested.catch(() => signalled('CANCELED', undefined, 'cancellation'));
+  return CancellationScope.nonCancellable(run);
 
-  /** A batch's range goes back to be sent later; the next batch over it skips what was sent. */
-  function handBack(groupIndex: number, fromSeq: number, toSeq: number): void {
-    leftovers.set(groupIndex, [...(leftovers.get(groupIndex) ?? []), [fromSeq, toSeq]]);
-  }
-
-  const hasLeftovers = (g: ScheduleGroup) => (leftovers.get(g.index)?.length ?? 0) > 0;
-  const hasUnsent = (g: ScheduleGroup) => (nextSeq.get(g.index) ?? 0) < g.messageCount || hasLeftovers(g);
-
-  /** The next range of a group to send, at most `size` long: handed-back ranges first, then new ones. */
-  function takeRange(group: ScheduleGroup, size: number): [number, number] | undefined {
-    const back = leftovers.get(group.index);
-    if (back && back.length > 0) {
-      const [from, to] = back[0]!;
-      if (to - from <= size) return back.shift();
-      back[0] = [from + size, to];
-      return [from, from + size];
-    }
-    const from = nextSeq.get(group.index) ?? 0;
-    if (from >= group.messageCount) return undefined;
-    const to = Math.min(group.messageCount, from + size);
-    nextSeq.set(group.index, to);
-    return [from, to];
-  }
-
-  /**
-   * The first batches of a run are staggered (1/n, 2/n … of the batch size), so batches in flight finish at
-   * different times: while one reads and claims its next range, the others keep submitting.
-   */
-  const staggered = patched('staggered-first-batches');
-  const batchSizeFor = (alreadyLaunched: number) =>
-    staggered && alreadyLaunched < concurrency
-      ? Math.max(1, Math.floor((batchSize * (alreadyLaunched + 1)) / concurrency))
-      : batchSize;
-
-  const groupBusy = (g: ScheduleGroup) => inFlight.some((b) => b.group === g.index);
-  const historyFull = () => {
-    const info = workflowInfo();
-    return info.continueAsNewSuggested || info.historyLength >= historyLimit;
-  };
-
-  const carryOver = (): CarriedState => {
-    const unit = speedLimit ? UNIT_MS[speedLimit.timeUnit] : 0;
-    const now = Date.now();
-    return {
-      status,
-      everSent,
-      reporting,
-      schedule: Object.fromEntries(groups.map((g) => [g.index, { sendAt: g.sendAt, validityEndsAt: g.validityEndsAt }])),
-      controlLog: controlLog.slice(-100),
-      doneGroups: [...done],
-      nextSeq: Object.fromEntries(nextSeq),
-      leftovers: Object.fromEntries(leftovers),
-      counts,
-      sendLog: sendLog.filter((e) => e.at > now - unit),
-    };
-  };
-
-  while (!reporting && !FINAL_BULK_STATUSES.has(status)) {
-    const open = groups.filter((g) => !done.has(g.index));
-    if (open.length === 0) break;
-    // Once history is large, start nothing new: drain the batches in flight, then continue as new.
-    const draining = historyFull();
-    const seen = changes;
-
-    for (const group of open) {
+  async function run(): Promise<BulkCounts> {
+    // ---- dispatch ----
+    let launched = 0;
+    function launch(group: ScheduleGroup, fromSeq: number, toSeq: number): void {
+      const scope = new CancellationScope();
+      // Our own activity id, so that a cancelled batch's outcome can still be counted (the activity tags the
+      // messages it submits with runId/activityId).
+      const activityId = `batch-${group.index}-${fromSeq}-${++launched}`;
       const now = Date.now();
-      if (!hasUnsent(group)) {
-        // Everything handed out: the group is done once its last batches have finished.
-        if (!groupBusy(group)) {
+      const stopAt = Math.min(windowClosesAt(group.window, now), group.validityEndsAt, now + batchTimeBudget);
+      const range = { accountId, bulkId, groupIndex: group.index, fromSeq, toSeq, ...(timeLimits ? { stopAfterMs: Math.max(0, stopAt - now) } : {}) };
+      const { sendBatch } = proxyActivities<Activities>({ ...sendBatchOptions, activityId });
+      const batch: Batch = {
+        group: group.index,
+        size: toSeq - fromSeq,
+        scope,
+        done: scope
+          .run(() => sendBatch(range))
+          .then(
+            (result: SendBatchResult) => {
+              counts.sent += result.submitted;
+              counts.rejected += result.rejected;
+              // Stamped at the end, so the next unit starts after the batch's last message really went out.
+              if (speedLimit) sendLog = [...sendLog, { at: Date.now(), count: result.submitted + result.rejected }];
+              // Stopped at its time limit: the rest of the range waits for the next opening (or expires).
+              if (result.complete === false) handBack(group.index, fromSeq, toSeq);
+            },
+            async (err: unknown) => {
+              if (!isCancellation(err)) throw err;
+              // Stopped by a pause or cancel: count what it did submit, and hand the range back to be sent (or
+              // canceled) later; the next batch over it skips what was sent and resolves anything in doubt.
+              const partial = await CancellationScope.nonCancellable(() =>
+                batchOutcome({ ...range, batch: `${workflowInfo().runId}/${activityId}` }),
+              );
+              counts.sent += partial.submitted;
+              counts.rejected += partial.rejected;
+              if (timeLimits) handBack(group.index, fromSeq, toSeq);
+              else nextSeq.set(group.index, Math.min(nextSeq.get(group.index) ?? fromSeq, fromSeq));
+            },
+          )
+          .finally(() => {
+            inFlight.splice(inFlight.indexOf(batch), 1);
+            changes++;
+          }),
+      };
+      inFlight.push(batch);
+      everSent = true;
+    }
+
+    /** A batch's range goes back to be sent later; the next batch over it skips what was sent. */
+    function handBack(groupIndex: number, fromSeq: number, toSeq: number): void {
+      leftovers.set(groupIndex, [...(leftovers.get(groupIndex) ?? []), [fromSeq, toSeq]]);
+    }
+
+    const hasLeftovers = (g: ScheduleGroup) => (leftovers.get(g.index)?.length ?? 0) > 0;
+    const hasUnsent = (g: ScheduleGroup) => (nextSeq.get(g.index) ?? 0) < g.messageCount || hasLeftovers(g);
+
+    /** The next range of a group to send, at most `size` long: handed-back ranges first, then new ones. */
+    function takeRange(group: ScheduleGroup, size: number): [number, number] | undefined {
+      const back = leftovers.get(group.index);
+      if (back && back.length > 0) {
+        const [from, to] = back[0]!;
+        if (to - from <= size) return back.shift();
+        back[0] = [from + size, to];
+        return [from, from + size];
+      }
+      const from = nextSeq.get(group.index) ?? 0;
+      if (from >= group.messageCount) return undefined;
+      const to = Math.min(group.messageCount, from + size);
+      nextSeq.set(group.index, to);
+      return [from, to];
+    }
+
+    /**
+     * The first batches of a run are staggered (1/n, 2/n … of the batch size), so batches in flight finish at
+     * different times: while one reads and claims its next range, the others keep submitting.
+     */
+    const staggered = patched('staggered-first-batches');
+    const batchSizeFor = (alreadyLaunched: number) =>
+      staggered && alreadyLaunched < concurrency
+        ? Math.max(1, Math.floor((batchSize * (alreadyLaunched + 1)) / concurrency))
+        : batchSize;
+
+    const groupBusy = (g: ScheduleGroup) => inFlight.some((b) => b.group === g.index);
+    const historyFull = () => {
+      const info = workflowInfo();
+      return info.continueAsNewSuggested || info.historyLength >= historyLimit;
+    };
+
+    const carryOver = (): CarriedState => {
+      const unit = speedLimit ? UNIT_MS[speedLimit.timeUnit] : 0;
+      const now = Date.now();
+      return {
+        status,
+        everSent,
+        reporting,
+        schedule: Object.fromEntries(groups.map((g) => [g.index, { sendAt: g.sendAt, validityEndsAt: g.validityEndsAt }])),
+        controlLog: controlLog.slice(-100),
+        doneGroups: [...done],
+        nextSeq: Object.fromEntries(nextSeq),
+        leftovers: Object.fromEntries(leftovers),
+        counts,
+        sendLog: sendLog.filter((e) => e.at > now - unit),
+      };
+    };
+
+    while (!reporting && !FINAL_BULK_STATUSES.has(status)) {
+      const open = groups.filter((g) => !done.has(g.index));
+      if (open.length === 0) break;
+      // Once history is large, start nothing new: drain the batches in flight, then continue as new.
+      const draining = historyFull();
+      const seen = changes;
+
+      for (const group of open) {
+        const now = Date.now();
+        if (!hasUnsent(group)) {
+          // Everything handed out: the group is done once its last batches have finished.
+          if (!groupBusy(group)) {
+            done.add(group.index);
+            changes++;
+          }
+          continue;
+        }
+        if (now >= group.validityEndsAt) {
+          // Validity keeps running while paused. Running batches finish first; what they did not reach expired.
+          if (groupBusy(group)) continue;
+          counts.expired += await expireGroup({ accountId, bulkId, groupIndex: group.index });
+          leftovers.delete(group.index);
           done.add(group.index);
           changes++;
+          continue;
         }
+        if (draining || status === 'PAUSED' || now < group.sendAt || !isWindowOpen(group.window, now)) continue;
+        while (inFlight.length < concurrency && (status === 'PENDING' || status === 'PROCESSING')) {
+          if (!hasUnsent(group)) break;
+          const { allowed } = speedAllowance(speedLimit, sendLog, now, inFlightSize());
+          if (allowed === 0) break;
+          const [from, to] = takeRange(group, Math.min(batchSizeFor(launched), allowed))!;
+          setStatus('PROCESSING');
+          launch(group, from, to);
+          changes++;
+        }
+      }
+
+      if (inFlight.length === 0 && historyFull() && !FINAL_BULK_STATUSES.has(status)) {
+        await continueAsNew<typeof bulkWorkflow>({ ...input, carried: carryOver() });
+      }
+      if (changes !== seen) continue;
+
+      // Nothing to do right now: sleep durably until a batch finishes, an operator acts, or a group needs attention.
+      const now = Date.now();
+      const speedFreeAt = speedAllowance(speedLimit, sendLog, now, inFlightSize()).nextAt;
+      const waiting = groups.filter((g) => !done.has(g.index) && hasUnsent(g));
+      const wakeAt = Math.min(
+        ...waiting.map((g) =>
+          status === 'PAUSED'
+            ? g.validityEndsAt
+            : Math.min(nextWindowOpening(g.window, Math.max(now, g.sendAt, speedFreeAt)), g.validityEndsAt),
+        ),
+      );
+      if (inFlight.length > 0 || wakeAt === Infinity) {
+        // No timer while batches run: they take seconds, and every due time is re-checked when one finishes.
+        // (A timer here could also be started and cancelled in one activation, which the Java test server
+        // rejects with "invalid history builder state".)
+        await condition(() => changes !== seen);
+      } else if (wakeAt > now) {
+        await condition(() => changes !== seen, wakeAt - now);
+      }
+    }
+
+    if (!reporting) {
+      if (status === 'CANCELED') {
+        await stopInFlight();
+        counts.canceled += await cancelUnsent({ accountId, bulkId });
+      }
+      reporting = true;
+    }
+
+    // Every message has left our hands or was finalized: wait for the last delivery reports and push every
+    // report to its notifyUrl (retried with backoff, durably: the outbox is in the database).
+    const reportDeadline = Math.max(...groups.map((g) => g.validityEndsAt)) + reportWait;
+    let idleMs = 1000;
+    for (;;) {
+      // Reports arriving while this round runs leave the flag set for the wait after it.
+      reportsArrived = false;
+      const r = await deliverReports({ accountId, bulkId, now: Date.now() });
+      counts.delivered = r.delivered;
+      counts.failed = r.failed;
+      pushesOwed = r.pending;
+      if (r.notFinal === 0 && r.pending === 0) break;
+      if (r.notFinal === 0 && !FINAL_BULK_STATUSES.has(status)) {
+        // Every message is final: the bulk is done for its client (API and BulkStatus), while the pushes it still
+        // owes to an unreachable notifyUrl are retried (the query shows how many).
+        setStatus(closingStatus());
+        await recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
+      }
+      if (r.notFinal > 0 && Date.now() >= reportDeadline) {
+        counts.expired += await expireUnreported({ accountId, bulkId, now: Date.now() });
         continue;
       }
-      if (now >= group.validityEndsAt) {
-        // Validity keeps running while paused. Running batches finish first; what they did not reach expired.
-        if (groupBusy(group)) continue;
-        counts.expired += await expireGroup({ accountId, bulkId, groupIndex: group.index });
-        leftovers.delete(group.index);
-        done.add(group.index);
-        changes++;
-        continue;
-      }
-      if (draining || status === 'PAUSED' || now < group.sendAt || !isWindowOpen(group.window, now)) continue;
-      while (inFlight.length < concurrency && (status === 'PENDING' || status === 'PROCESSING')) {
-        if (!hasUnsent(group)) break;
-        const { allowed } = speedAllowance(speedLimit, sendLog, now, inFlightSize());
-        if (allowed === 0) break;
-        const [from, to] = takeRange(group, Math.min(batchSizeFor(launched), allowed))!;
-        setStatus('PROCESSING');
-        launch(group, from, to);
-        changes++;
-      }
+      if (historyFull()) await continueAsNew<typeof bulkWorkflow>({ ...input, carried: carryOver() });
+      idleMs = r.pushed > 0 ? 1000 : Math.min(idleMs * 2, REPORT_POLL_MAX_MS);
+      const now = Date.now();
+      let wakeAt = now + idleMs;
+      if (r.nextAttemptAt !== null) wakeAt = Math.min(wakeAt, Math.max(r.nextAttemptAt, now + 1000));
+      if (r.notFinal > 0) wakeAt = Math.min(wakeAt, Math.max(reportDeadline, now + 1000));
+      if (!reportNudges) await sleep(wakeAt - now);
+      // Already nudged: no timer at all (one started and cancelled in the same activation is best avoided).
+      else if (!reportsArrived) await condition(() => reportsArrived, wakeAt - now);
     }
 
-    if (inFlight.length === 0 && historyFull() && !FINAL_BULK_STATUSES.has(status)) {
-      await continueAsNew<typeof bulkWorkflow>({ ...input, carried: carryOver() });
-    }
-    if (changes !== seen) continue;
-
-    // Nothing to do right now: sleep durably until a batch finishes, an operator acts, or a group needs attention.
-    const now = Date.now();
-    const speedFreeAt = speedAllowance(speedLimit, sendLog, now, inFlightSize()).nextAt;
-    const waiting = groups.filter((g) => !done.has(g.index) && hasUnsent(g));
-    const wakeAt = Math.min(
-      ...waiting.map((g) =>
-        status === 'PAUSED'
-          ? g.validityEndsAt
-          : Math.min(nextWindowOpening(g.window, Math.max(now, g.sendAt, speedFreeAt)), g.validityEndsAt),
-      ),
-    );
-    if (inFlight.length > 0 || wakeAt === Infinity) {
-      // No timer while batches run: they take seconds, and every due time is re-checked when one finishes.
-      // (A timer here could also be started and cancelled in one activation, which the Java test server
-      // rejects with "invalid history builder state".)
-      await condition(() => changes !== seen);
-    } else if (wakeAt > now) {
-      await condition(() => changes !== seen, wakeAt - now);
-    }
+    if (status !== 'CANCELED') setStatus(closingStatus());
+    await recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
+    log.info('bulk closed', { bulkId, status, ...counts });
+    return counts;
   }
-
-  if (!reporting) {
-    if (status === 'CANCELED') {
-      await stopInFlight();
-      counts.canceled += await cancelUnsent({ accountId, bulkId });
-    }
-    reporting = true;
-  }
-
-  // Every message has left our hands or was finalized: wait for the last delivery reports and push every
-  // report to its notifyUrl (retried with backoff, durably: the outbox is in the database).
-  const reportDeadline = Math.max(...groups.map((g) => g.validityEndsAt)) + reportWait;
-  let idleMs = 1000;
-  for (;;) {
-    // Reports arriving while this round runs leave the flag set for the wait after it.
-    reportsArrived = false;
-    const r = await deliverReports({ accountId, bulkId, now: Date.now() });
-    counts.delivered = r.delivered;
-    counts.failed = r.failed;
-    if (r.notFinal === 0 && r.pending === 0) break;
-    if (r.notFinal > 0 && Date.now() >= reportDeadline) {
-      counts.expired += await expireUnreported({ accountId, bulkId, now: Date.now() });
-      continue;
-    }
-    if (historyFull()) await continueAsNew<typeof bulkWorkflow>({ ...input, carried: carryOver() });
-    idleMs = r.pushed > 0 ? 1000 : Math.min(idleMs * 2, REPORT_POLL_MAX_MS);
-    const now = Date.now();
-    let wakeAt = now + idleMs;
-    if (r.nextAttemptAt !== null) wakeAt = Math.min(wakeAt, Math.max(r.nextAttemptAt, now + 1000));
-    if (r.notFinal > 0) wakeAt = Math.min(wakeAt, Math.max(reportDeadline, now + 1000));
-    if (!reportNudges) await sleep(wakeAt - now);
-    // Already nudged: no timer at all (one started and cancelled in the same activation is best avoided).
-    else if (!reportsArrived) await condition(() => reportsArrived, wakeAt - now);
-  }
-
-  if (status !== 'CANCELED') {
-    // A bulk of which nothing could be sent because validity ran out ended EXPIRED rather than FINISHED.
-    setStatus(counts.sent === 0 && counts.expired > 0 && counts.expired + counts.rejected === counts.total ? 'EXPIRED' : 'FINISHED');
-  }
-  await recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
-  log.info('bulk closed', { bulkId, status, ...counts });
-  return counts;
 }

@@ -70,7 +70,10 @@ export interface ControlRecord {
   at: number;
   from: BulkStatus;
   to: string;
-  via: 'update' | 'signal';
+  /** `cancellation`: a Temporal cancellation request (the UI's Request Cancellation, `temporal workflow cancel`). */
+  via: 'update' | 'signal' | 'cancellation';
+  /** Present when the action was refused: why (bad input, or a transition the rules do not allow). */
+  refused?: string;
 }
 
 export interface CarriedState {
@@ -94,6 +97,8 @@ export interface BulkSnapshot {
   sendAt: number;
   counts: BulkCounts;
   controlLog: ControlRecord[];
+  /** Report pushes still owed to a notifyUrl (retried with backoff), also once the bulk is FINISHED. */
+  pushesOwed?: number;
 }
 
 export const bulkStatusQuery = defineQuery<BulkSnapshot>('bulkStatus');
