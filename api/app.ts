@@ -9,6 +9,13 @@ import type { ApiKeyAuthenticator } from './auth';
 import { ApiError, errorHandler } from './errors';
 import { infobipRouter } from './infobip/router';
 
+const SECRET_PARAMS = /([?&](?:access_token|apikey|api_key|token|key|password)=)[^&#]*/gi;
+
+/** The URL with the values of secret-bearing query parameters replaced. */
+export function redactQuerySecrets(url: string | undefined): string | undefined {
+  return url?.replace(SECRET_PARAMS, '$1[REDACTED]');
+}
+
 export interface AppDeps {
   logger: Logger;
   auth: ApiKeyAuthenticator;
@@ -37,6 +44,10 @@ export function createApp(deps: AppDeps): Express {
         return id;
       },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      serializers: {
+        // Keys a client put in the query string (ProTexting's access_token, apiKey, …) never reach the log.
+        req: (req: { url?: string; [k: string]: unknown }) => ({ ...req, url: redactQuerySecrets(req.url) }),
+      },
     }),
   );
 

@@ -13,11 +13,19 @@ export function isXmlRequest(req: Request): boolean {
   return !!req.is(XML_TYPES);
 }
 
+/**
+ * XML when the client prefers it (Accept), or when it spoke XML and named no preference of its own: no Accept,
+ * or a wildcard (`*\/*` is what curl and fetch send by default).
+ */
 export function wantsXml(req: Request): boolean {
+  const header = req.get('accept');
+  const specific = header?.split(',').some((part) => {
+    const type = part.split(';')[0]!.trim().toLowerCase();
+    return type !== '' && type !== '*/*' && type !== 'application/*';
+  });
+  if (!header || !specific) return isXmlRequest(req);
   const accepted = req.accepts(['application/json', 'application/xml', 'text/xml']);
-  if (req.get('accept') && accepted && accepted !== 'application/json') return true;
-  if (req.get('accept') && accepted === 'application/json') return false;
-  return isXmlRequest(req);
+  return !!accepted && accepted !== 'application/json';
 }
 
 /**

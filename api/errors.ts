@@ -51,7 +51,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       apiError = err;
     } else if ((err as { type?: string }).type === 'entity.too.large') {
       apiError = new ApiError(413, 'REQUEST_TOO_LARGE', 'Request body is too large');
-    } else if ((err as { type?: string }).type === 'entity.parse.failed' || (err as Error).name === 'XmlParseError') {
+    } else if ((err as Error).name === 'XmlParseError') {
+      // The parser's own words (malformed, a DOCTYPE, the wrong document element) tell the client what to fix.
+      apiError = new ApiError(400, 'BAD_REQUEST', `Request body is not acceptable XML: ${(err as Error).message}`);
+    } else if ((err as { type?: string }).type === 'entity.parse.failed') {
       apiError = new ApiError(400, 'BAD_REQUEST', 'Request body is not well-formed');
     } else {
       logger.error({ err, reqId: req.id }, 'unhandled error');

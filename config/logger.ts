@@ -8,6 +8,9 @@ const redactPaths = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.query.access_token',
+  'req.query.apiKey',
+  'req.query.api_key',
+  'req.query.token',
   '*.apiKey',
   '*.secret',
   '*.password',
@@ -15,13 +18,15 @@ const redactPaths = [
   'webhookSecrets',
 ];
 
-export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({
+/** JSON lines to stdout (or `destination`, for tests), with secrets redacted. */
+export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
+  const options = {
     level,
     base: { service: 'sms-orchestrator' },
     redact: { paths: redactPaths, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {

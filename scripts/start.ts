@@ -183,6 +183,7 @@ async function main(): Promise<void> {
     stops.push(() => new Promise<void>((resolve) => server!.close(() => resolve())));
   }
 
+  const showSecrets = process.stdout.isTTY === true;
   const lines = [
     role === 'worker'
       ? `Worker:      task queue ${config.TEMPORAL_TASK_QUEUE}, provider ${services.provider!.name}`
@@ -190,9 +191,17 @@ async function main(): Promise<void> {
     devServer
       ? `Temporal UI: http://localhost:${config.TEMPORAL_UI_PORT}`
       : `Temporal:    ${config.temporalAddress} (namespace ${config.TEMPORAL_NAMESPACE})`,
-    ...apiKeys.generated.map((account) => `API key generated for account "${account}": ${apiKeys.values.get(account)}`),
-    ...webhookSecrets.generated.map(
-      (account) => `Webhook secret generated for account "${account}" (X-Signature HMAC key): ${webhookSecrets.values.get(account)}`,
+    // Generated secrets are shown on an interactive terminal only: piped stdout is where JSON log lines go, and
+    // from there into log storage. Otherwise the line says where they are kept (owner-only files in DATA_DIR).
+    ...apiKeys.generated.map((account) =>
+      showSecrets
+        ? `API key generated for account "${account}": ${apiKeys.values.get(account)}`
+        : `API key generated for account "${account}": kept in ${apiKeys.file} (not printed: stdout is not a terminal)`,
+    ),
+    ...webhookSecrets.generated.map((account) =>
+      showSecrets
+        ? `Webhook secret generated for account "${account}" (X-Signature HMAC key): ${webhookSecrets.values.get(account)}`
+        : `Webhook secret generated for account "${account}": kept in ${webhookSecrets.file} (not printed: stdout is not a terminal)`,
     ),
     ...(apiKeys.file && apiKeys.generated.length === 0 ? [`API keys:    ${apiKeys.file}`] : []),
   ];

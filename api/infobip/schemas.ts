@@ -35,7 +35,23 @@ export const sender = z
   .trim()
   .refine((v) => (/^\d+$/.test(v) ? v.length >= 3 && v.length <= 14 : v.length >= 3 && v.length <= 11), {
     message: 'alphanumeric sender must be 3–11 characters, numeric sender 3–14 digits',
+  })
+  // What handsets show as a sender: GSM letters and digits, space and a few marks; no emoji, no control characters.
+  .refine((v) => /^[A-Za-z0-9 .,'&_+\-!?#@()/:]+$/.test(v), {
+    message: 'sender may contain latin letters, digits, space and . , \' & _ + - ! ? # @ ( ) / : only',
   });
+
+/**
+ * Message text: NUL and the other C0 control characters but tab, line feed and carriage return are refused (they
+ * break XML logs and pushes and mean nothing on a handset), as are lone UTF-16 surrogates (not text at all).
+ */
+export const messageText = z
+  .string()
+  .min(1, 'text is required')
+  .max(LIMITS.textLength)
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  .refine((v) => !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/.test(v), { message: 'text must not contain control characters other than tab, LF and CR' })
+  .refine((v) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(v), { message: 'text contains an unpaired UTF-16 surrogate' });
 
 /** ISO 8601 with an explicit offset or Z, e.g. 2015-07-07T17:00:00.000+01:00. */
 export const isoDateTime = z
@@ -78,7 +94,7 @@ const destination = z.object({
 export const advancedMessage = z.object({
   from: sender.optional(),
   destinations: z.array(destination).min(1, 'at least one destination is required'),
-  text: z.string().min(1, 'text is required').max(LIMITS.textLength),
+  text: messageText,
   flash: z.boolean().default(false),
   transliteration: z.enum(TRANSLITERATIONS).optional(),
   language: z.object({ languageCode: z.enum(['TR', 'ES', 'PT']) }).optional(),

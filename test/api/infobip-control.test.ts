@@ -24,15 +24,18 @@ test('GET and PUT /sms/1/bulks read and move the send time, with or without a tr
   expect(got.body.bulkId).toBe('api-resched');
   expect(got.body.sendAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/);
 
-  const target = '2099-01-01T10:00:00.000+01:00';
+  // 30 days ahead, written with a +01:00 offset; answered in UTC.
+  const target = new Date(Math.floor((Date.now() + 30 * 86_400_000) / 60_000) * 60_000);
+  const withOffset = new Date(target.getTime() + 3_600_000).toISOString().replace('Z', '+01:00');
   const put = await request(suite.app)
     .put('/sms/1/bulks/?bulkId=api-resched')
     .set('Authorization', AUTH)
-    .send({ sendAt: '2030-07-07T17:00:00.000+01:00' })
+    .send({ sendAt: withOffset })
     .expect(200);
-  expect(put.body).toEqual({ bulkId: 'api-resched', sendAt: '2030-07-07T16:00:00.000+00:00' });
-  // More than 180 days ahead is fine for a reschedule in Infobip's rules; only the format is checked.
-  await request(suite.app).put('/sms/1/bulks?bulkId=api-resched').set('Authorization', AUTH).send({ sendAt: target }).expect(200);
+  expect(put.body).toEqual({ bulkId: 'api-resched', sendAt: target.toISOString().replace('Z', '+00:00') });
+  // The same 180-day limit as a send.
+  const tooFar = await request(suite.app).put('/sms/1/bulks?bulkId=api-resched').set('Authorization', AUTH).send({ sendAt: '2999-01-01T10:00:00.000+01:00' }).expect(400);
+  expect(JSON.stringify(tooFar.body)).toContain('180 days');
   await request(suite.app).put('/sms/1/bulks?bulkId=api-resched').set('Authorization', AUTH).send({ sendAt: 'soon' }).expect(400);
   await request(suite.app).put('/sms/1/bulks/status?bulkId=api-resched').set('Authorization', AUTH).send({ status: 'CANCELED' }).expect(200);
 });

@@ -32,8 +32,9 @@ test('send, read schedule, reschedule, pause, resume, cancel and read reports th
   expect(schedule.data.bulkId).toBe('sdk-1');
   expect(Date.parse(schedule.data.sendAt)).toBe(Date.parse(sendAt));
 
-  const moved = await infobip.channels.sms.scheduled.reschedule('sdk-1', '2030-07-07T17:00:00.000+01:00');
-  expect(moved.data).toEqual({ bulkId: 'sdk-1', sendAt: '2030-07-07T16:00:00.000+00:00' });
+  const target = new Date(Math.floor((Date.now() + 7 * 86_400_000) / 60_000) * 60_000);
+  const moved = await infobip.channels.sms.scheduled.reschedule('sdk-1', new Date(target.getTime() + 3_600_000).toISOString().replace('Z', '+01:00'));
+  expect(moved.data).toEqual({ bulkId: 'sdk-1', sendAt: target.toISOString().replace('Z', '+00:00') });
 
   expect((await infobip.channels.sms.status.update('sdk-1', 'PAUSED')).data).toEqual({ bulkId: 'sdk-1', status: 'PAUSED' });
   expect((await infobip.channels.sms.status.get('sdk-1')).data).toEqual({ bulkId: 'sdk-1', status: 'PAUSED' });

@@ -43,6 +43,10 @@ describe('every validation rule answers 400 with field errors and stores nothing
     ['a speed limit unit of WEEK', (b) => ({ ...b, sendingSpeedLimit: { amount: 5, timeUnit: 'WEEK' } }), 'sendingSpeedLimit.timeUnit'],
     ['a duplicate messageId within the request', (b) => ({ messages: [{ ...b.messages[0], destinations: [{ to: '41793026727', messageId: 'x' }, { to: '41793026731', messageId: 'x' }] }] }), 'messages[0].destinations[1].messageId'],
     ['a bulkId with spaces', (b) => ({ ...b, bulkId: 'has spaces' }), 'bulkId'],
+    ['a text with a NUL', (b) => ({ messages: [{ ...b.messages[0], text: 'Hi\u0000there' }] }), 'messages[0].text'],
+    ['a text with an escape character', (b) => ({ messages: [{ ...b.messages[0], text: 'Hi \u001b[31m' }] }), 'messages[0].text'],
+    ['a text with a lone surrogate', (b) => ({ messages: [{ ...b.messages[0], text: 'Hi \ud83d there' }] }), 'messages[0].text'],
+    ['an emoji sender', (b) => ({ messages: [{ ...b.messages[0], from: 'Shop\u{1F600}' }] }), 'messages[0].from'],
     ['a sendAt more than 180 days ahead', (b) => ({ messages: [{ ...b.messages[0], sendAt: new Date(Date.now() + 181 * 86_400_000).toISOString() }] }), 'messages[0].sendAt'],
   ];
 
@@ -176,6 +180,40 @@ describe('XML', () => {
       .expect(400)
       .expect('Content-Type', /application\/xml/);
     expect(res.text).toContain('<requestError><serviceException><messageId>BAD_REQUEST</messageId>');
+  });
+
+  test('a text with tabs, line breaks and emoji is accepted', async () => {
+    await post().send({ messages: [{ from: 'InfoSMS', destinations: [{ to: '41793026727' }], text: 'Line 1\r\n\tLine 2 \u{1F600}' }] }).expect(200);
+  });
+
+  test('an XML request with Accept: */* (curl, fetch) is answered in XML', async () => {
+    const res = await request(suite.app)
+      .post('/sms/2/text/advanced')
+      .set('Authorization', AUTH)
+      .set('Content-Type', 'application/xml')
+      .set('Accept', '*/*')
+      .send('<request><messages><message><from>InfoSMS</from><destinations><destination><to>41793026727</to></destination></destinations><text>Hi</text></message></messages></request>')
+      .expect(200)
+      .expect('Content-Type', /application\/xml/);
+    expect(res.text).toContain('<smsResponse>');
+  });
+
+  test.each([
+    ['an external entity', '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'],
+    ['an internal entity', '<!DOCTYPE r [<!ENTITY x "expanded">]>'],
+    ['billion laughs', '<!DOCTYPE r [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'],
+  ])('XML with a DOCTYPE (%s) is refused with 400 in the XML error body, nothing stored', async (_name, doctype) => {
+    const before = await storedBulkCount();
+    const res = await request(suite.app)
+      .post('/sms/2/text/advanced')
+      .set('Authorization', AUTH)
+      .set('Content-Type', 'application/xml')
+      .send(`<?xml version="1.0"?>${doctype}<request><messages><message><from>InfoSMS</from><destinations><destination><to>41793026727</to></destination></destinations><text>&x;</text></message></messages></request>`)
+      .expect(400)
+      .expect('Content-Type', /application\/xml/);
+    expect(res.text).toContain('<messageId>BAD_REQUEST</messageId>');
+    expect(res.text).toContain('DOCTYPE');
+    expect(await storedBulkCount()).toBe(before);
   });
 
   test('malformed XML is refused', async () => {
