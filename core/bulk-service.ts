@@ -201,7 +201,9 @@ export class BulkService {
         campaignName?: string;
       };
       try {
-        await startBulkWorkflow(client, taskQueue, input, campaignName);
+        // Never a second run: the first start may have gone through before its process died, and the bulk may
+        // have run and closed since; "already started" covers both (and another API process doing the same).
+        await startBulkWorkflow(client, taskQueue, input, campaignName, WorkflowIdReusePolicy.REJECT_DUPLICATE);
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
@@ -221,6 +223,7 @@ async function startBulkWorkflow(
   taskQueue: string,
   input: BulkWorkflowInput,
   campaignName: string | undefined,
+  reusePolicy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE,
 ): Promise<void> {
   const firstSendAt = Math.min(...input.groups.map((g) => g.sendAt));
   await client.workflow.start('bulkWorkflow', {
@@ -228,7 +231,7 @@ async function startBulkWorkflow(
     workflowId: bulkWorkflowId(input.accountId, input.bulkId),
     args: [input],
     // The database row is the duplicate guard for bulkIds; a second start of the same live workflow is an error.
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    workflowIdReusePolicy: reusePolicy,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
     typedSearchAttributes: [
       { key: BulkIdKey, value: input.bulkId },

@@ -280,22 +280,33 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
     const { url, db: stackDb } = await freshDatabase(kind);
     await stackDb.destroy();
     const stack = await createTestStack(env, { databaseUrl: url });
+    // One workflow id per database kind: both kinds run on the same Temporal server.
+    const orphan = `orphan-${kind}`;
     try {
       stack.clock.now = await env.currentTimeMs();
       const input = {
         accountId: 'acme',
-        bulkId: 'orphan',
+        bulkId: orphan,
         groups: [{ index: 0, sendAt: stack.clock.now, validityEndsAt: stack.clock.now + 3_600_000, messageCount: 2 }],
       };
-      await stack.repo.insertBulk({ ...bulk('orphan', 0), created_at: stack.clock.now - 60_000, workflow_input: JSON.stringify({ input }) }, [
-        message('orphan', 0, { send_at: stack.clock.now, validity_ends_at: stack.clock.now + 3_600_000 }),
-        message('orphan', 1, { send_at: stack.clock.now, validity_ends_at: stack.clock.now + 3_600_000 }),
+      await stack.repo.insertBulk({ ...bulk(orphan, 0), created_at: stack.clock.now - 60_000, workflow_input: JSON.stringify({ input }) }, [
+        message(orphan, 0, { send_at: stack.clock.now, validity_ends_at: stack.clock.now + 3_600_000 }),
+        message(orphan, 1, { send_at: stack.clock.now, validity_ends_at: stack.clock.now + 3_600_000 }),
       ]);
       expect(await stack.bulks.reconcileUnstarted()).toBe(1);
-      const counts = await stack.client.workflow.getHandle(bulkWorkflowId('acme', 'orphan')).result();
+      const counts = await stack.client.workflow.getHandle(bulkWorkflowId('acme', orphan)).result();
       expect(counts).toMatchObject({ total: 2, sent: 2 });
-      expect((await stack.repo.getBulk('acme', 'orphan'))?.workflow_started).toBe(1);
+      expect((await stack.repo.getBulk('acme', orphan))?.workflow_started).toBe(1);
       expect(await stack.bulks.reconcileUnstarted()).toBe(0);
+
+      // The start went through, the bulk ran and closed, but the process died before marking it started: the
+      // reconciler must not start a second run of a finished bulk.
+      const handle = stack.client.workflow.getHandle(bulkWorkflowId('acme', orphan));
+      const runBefore = (await handle.describe()).runId;
+      await stack.db.updateTable('bulks').set({ workflow_started: 0 }).where('bulk_id', '=', orphan).execute();
+      expect(await stack.bulks.reconcileUnstarted()).toBe(1);
+      expect((await handle.describe()).runId).toBe(runBefore);
+      expect(stack.simulator.stats(`acme:${orphan}-`)).toMatchObject({ accepted: 2, duplicates: 0 });
     } finally {
       await stack.close();
     }
