@@ -216,7 +216,8 @@ async function storedFigures(d: Deployment, bulkIds: string[]): Promise<{ notFin
   // `bulks` is the placeholder list of the bulk ids (after the account's placeholder).
   const queries = (account: string, bulks: string) => ({
     notFinal: `select count(*) as n from messages where account_id = ${account} and bulk_id in (${bulks}) and state <> 'FINAL'`,
-    withoutReport: `select count(*) as n from messages m where m.account_id = ${account} and m.bulk_id in (${bulks}) and not exists (select 1 from reports r where r.account_id = m.account_id and r.message_id = m.message_id and r.final = 1)`,
+    // NOT IN over one subquery (hashed once), not a correlated NOT EXISTS: reports has no index on message_id.
+    withoutReport: `select count(*) as n from messages where account_id = ${account} and bulk_id in (${bulks}) and message_id not in (select message_id from reports where account_id = ${account} and bulk_id in (${bulks}) and final = 1)`,
     unfinishedBulks: `select count(*) as n from bulks where account_id = ${account} and bulk_id in (${bulks}) and status <> 'FINISHED'`,
   });
   if (d.databaseUrl) {
@@ -224,6 +225,7 @@ async function storedFigures(d: Deployment, bulkIds: string[]): Promise<{ notFin
     await pg.connect();
     try {
       const q = queries('$1', bulkIds.map((_, i) => `$${i + 2}`).join(','));
+      // PostgreSQL numbers its parameters, so one list serves every placeholder of a query.
       const one = async (text: string) => Number((await pg.query<{ n: string }>(text, [ACCOUNT, ...bulkIds])).rows[0]!.n);
       return { notFinal: await one(q.notFinal), withoutReport: await one(q.withoutReport), unfinishedBulks: await one(q.unfinishedBulks) };
     } finally {
@@ -233,7 +235,11 @@ async function storedFigures(d: Deployment, bulkIds: string[]): Promise<{ notFin
   const db = new SQLite(path.join(d.dir, 'data', 'orchestrator.sqlite'), { readonly: true });
   try {
     const q = queries('?', bulkIds.map(() => '?').join(','));
-    const one = (text: string) => (db.prepare(text).get(ACCOUNT, ...bulkIds) as { n: number }).n;
+    // SQLite's ? placeholders are positional: the account and the list repeat as often as the query names them.
+    const one = (text: string) => {
+      const uses = (text.match(/\?/g) ?? []).length / (1 + bulkIds.length);
+      return (db.prepare(text).get(...Array.from({ length: uses }, () => [ACCOUNT, ...bulkIds]).flat()) as { n: number }).n;
+    };
     return { notFinal: one(q.notFinal), withoutReport: one(q.withoutReport), unfinishedBulks: one(q.unfinishedBulks) };
   } finally {
     db.close();
