@@ -476,6 +476,11 @@ export function createActivities({
     async recordBulkState(input: { accountId: string; bulkId: string; status: string; sendAt: number }): Promise<void> {
       await repo.setBulkState(input.accountId, input.bulkId, input.status, input.sendAt);
     },
+
+    /** The bulk's counts from its messages, for a run that takes over from a terminated one. */
+    async storedCounts(input: { accountId: string; bulkId: string }) {
+      return repo.storedCounts(input.accountId, input.bulkId);
+    },
   };
 }
 

@@ -3,13 +3,18 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Repository } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES, normalizeRequestedStatus } from '../domain/bulk-control';
 import { bulkStatusQuery, rescheduleUpdate, setStatusUpdate, type BulkSnapshot } from '../workflows/definitions';
-import { bulkWorkflowId } from './bulk-service';
+import { ABNORMAL_ENDS, bulkWorkflowId } from './bulk-service';
 
 export class BulkNotFoundError extends Error {
   override name = 'BulkNotFoundError';
   constructor(readonly bulkId: string) {
     super(`no bulk ${bulkId} for this account`);
   }
+}
+
+/** Temporal cannot be asked about the bulk right now (unreachable, or its workflow is being taken over). */
+export class BulkUnavailableError extends Error {
+  override name = 'BulkUnavailableError';
 }
 
 /** A control request the rules refuse; the message names the bulk's current status. */
@@ -35,7 +40,17 @@ export interface BulkView {
  * outcome, never a hope.
  */
 export class BulkControlService {
-  constructor(private readonly deps: { repo: Repository; client: Client }) {}
+  constructor(
+    private readonly deps: {
+      repo: Repository;
+      client: Client;
+      /**
+       * Takes over a bulk whose workflow run ended abnormally (BulkService.reconcileBulk); true when it started a
+       * recovery run. Absent: such a bulk is answered from its stored state.
+       */
+      reconcile?: (accountId: string, bulkId: string) => Promise<boolean>;
+    },
+  ) {}
 
   private async handleFor(accountId: string, bulkId: string) {
     const row = await this.deps.repo.getBulk(accountId, bulkId);
@@ -43,15 +58,30 @@ export class BulkControlService {
     return { row, handle: this.deps.client.workflow.getHandle(bulkWorkflowId(accountId, bulkId)) };
   }
 
+  /**
+   * The bulk as its workflow sees it. A bulk whose run was terminated, timed out or failed is taken over first
+   * (so the answer is the recovery run's, not the dead run's last word); a bulk whose workflow is gone past
+   * retention is answered from the database; Temporal unreachable is a BulkUnavailableError (503), never a 500.
+   */
   async view(accountId: string, bulkId: string): Promise<BulkView & { snapshot?: BulkSnapshot }> {
     const { row, handle } = await this.handleFor(accountId, bulkId);
+    const stored = { bulkId, status: row.status as BulkStatus, sendAt: row.send_at };
     try {
+      if (!FINAL_BULK_STATUSES.has(stored.status) && row.workflow_started === 1) {
+        const { status } = await handle.describe();
+        if (ABNORMAL_ENDS.has(status.name)) {
+          if (!(await this.deps.reconcile?.(accountId, bulkId))) {
+            throw new BulkUnavailableError(`the bulk's workflow ${status.name.toLowerCase()} and is being taken over; retry shortly`);
+          }
+        }
+      }
       const snapshot = await handle.query(bulkStatusQuery);
       return { bulkId, status: snapshot.status, sendAt: snapshot.sendAt, snapshot };
     } catch (err) {
       // Past the namespace's retention the workflow is gone; its final state is in the database.
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-      return { bulkId, status: row.status as BulkStatus, sendAt: row.send_at };
+      if (err instanceof WorkflowNotFoundError) return stored;
+      if (err instanceof BulkUnavailableError) throw err;
+      throw new BulkUnavailableError(`the bulk's workflow cannot be reached (${(err as Error).message.slice(0, 200)}); retry shortly`);
     }
   }
 
@@ -84,14 +114,15 @@ export class BulkControlService {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         throw new ControlRefusedError(err.cause.message, field);
       }
-      // A closed workflow takes no updates: answer with its final status, as a refused transition would.
+      // A closed workflow takes no updates: answer with its final status, as a refused transition would. (A run
+      // that ended abnormally is taken over by view(), whose recovery run is CANCELED.)
       if (err instanceof WorkflowNotFoundError || /already completed|not found/i.test((err as Error).message)) {
         const { status } = await this.view(accountId, bulkId);
         if (FINAL_BULK_STATUSES.has(status)) {
           throw new ControlRefusedError(`bulk is ${status}: it can no longer be changed`, field);
         }
       }
-      throw err;
+      throw new BulkUnavailableError(`the bulk's workflow cannot be reached (${(err as Error).message.slice(0, 200)}); retry shortly`);
     }
   }
 }

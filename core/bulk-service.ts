@@ -4,7 +4,7 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/com
 import type { Logger } from '../config/logger';
 import { CallbackGuard, CallbackRefusedError } from './callback-guard';
 import { BulkAlreadyExistsError, type NewMessage, type Repository } from '../db/repository';
-import { MAX_SCHEDULE_AHEAD_MS } from '../domain/bulk-control';
+import { type BulkStatus, FINAL_BULK_STATUSES, MAX_SCHEDULE_AHEAD_MS } from '../domain/bulk-control';
 import type { DeliveryWindow } from '../domain/delivery-window';
 import { countSmsParts } from '../domain/encoding';
 import { STATUSES, type MessageStatus } from '../domain/status';
@@ -212,7 +212,59 @@ export class BulkService {
     }
     return stale.length;
   }
+
+  /**
+   * Finishes bulks whose workflow run was terminated, timed out or failed (an operator's Terminate in the UI, a
+   * run timeout, a bug): their stored state says PENDING or PROCESSING, and nothing would ever change it. For
+   * each, a new run of the bulk's workflow takes over (`recovery` input): it cancels what was never handed to
+   * the provider (REJECTED_CANCELED, reported and pushed), awaits the reports of what was, and closes CANCELED.
+   * Found through visibility (the run's BulkStatus search attribute is left non-final by such an end). Safe in
+   * several API processes at once: a workflow id runs once at a time, the others see it started.
+   */
+  async reconcileClosed(limit = 100): Promise<number> {
+    const statuses = ['PENDING', 'PAUSED', 'PROCESSING'].map((s) => `'${s}'`).join(', ');
+    const ends = ABNORMAL_END_NAMES.map((s) => `'${s}'`).join(', ');
+    const query = `WorkflowType = 'bulkWorkflow' AND ExecutionStatus IN (${ends}) AND ${BulkStatusKey.name} IN (${statuses})`;
+    let taken = 0;
+    let seen = 0;
+    for await (const wf of this.deps.client.workflow.list({ query, pageSize: limit })) {
+      if (++seen > limit) break;
+      const accountId = wf.typedSearchAttributes.get(AccountIdKey);
+      const bulkId = wf.typedSearchAttributes.get(BulkIdKey);
+      if (!accountId || !bulkId) continue;
+      if (await this.reconcileBulk(accountId, bulkId)) taken++;
+    }
+    return taken;
+  }
+
+  /**
+   * Takes over one bulk if its latest run ended abnormally and its stored state is not final; true when a
+   * recovery run was started. The API calls it when it meets such a bulk, so the client need not wait for the
+   * periodic pass.
+   */
+  async reconcileBulk(accountId: string, bulkId: string): Promise<boolean> {
+    const { repo, client, taskQueue, logger } = this.deps;
+    const row = await repo.getBulk(accountId, bulkId);
+    if (!row || row.workflow_started === 0 || FINAL_BULK_STATUSES.has(row.status as BulkStatus)) return false;
+    const latest = await client.workflow.getHandle(bulkWorkflowId(accountId, bulkId)).describe();
+    if (!ABNORMAL_ENDS.has(latest.status.name)) return false;
+    const { input, campaignName } = JSON.parse(row.workflow_input) as { input: BulkWorkflowInput; campaignName?: string };
+    const recovery = { reason: `previous run ${latest.status.name.toLowerCase().replace('_', ' ')}`, closedRunId: latest.runId };
+    try {
+      await startBulkWorkflow(client, taskQueue, { ...input, recovery }, campaignName);
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+      throw err;
+    }
+    logger.warn({ accountId, bulkId, ...recovery }, 'bulk workflow ended abnormally; a recovery run finishes the bulk');
+    return true;
+  }
 }
+
+/** How a bulk's run can end without the bulk's own logic having finished it (describe()'s status names). */
+export const ABNORMAL_ENDS: ReadonlySet<string> = new Set(['TERMINATED', 'TIMED_OUT', 'FAILED', 'CANCELLED']);
+/** Visibility names of the same (ExecutionStatus values). */
+const ABNORMAL_END_NAMES = ['Terminated', 'TimedOut', 'Failed', 'Canceled'];
 
 export function newTrackingProcessKey(): string {
   return randomBytes(16).toString('hex').toUpperCase();

@@ -562,6 +562,37 @@ export class Repository {
     return { delivered: Number(row.delivered ?? 0), failed: Number(row.failed ?? 0) };
   }
 
+  /**
+   * A bulk's counts as the workflow keeps them, recomputed from its messages: for a workflow run that takes
+   * over from one that was terminated (the reconciler's recovery run).
+   */
+  async storedCounts(
+    accountId: string,
+    bulkId: string,
+  ): Promise<{ total: number; sent: number; rejected: number; expired: number; canceled: number; delivered: number; failed: number }> {
+    const row = await this.db
+      .selectFrom('messages')
+      .select([
+        sql<number>`count(*)`.as('total'),
+        sql<number>`sum(case when provider_message_id is not null then 1 else 0 end)`.as('sent'),
+        sql<number>`sum(case when provider_message_id is null and state = 'FINAL' and status_name like 'REJECTED%' and status_name <> 'REJECTED_CANCELED' then 1 else 0 end)`.as('rejected'),
+        sql<number>`sum(case when provider_message_id is null and status_name = 'EXPIRED_EXPIRED' then 1 else 0 end)`.as('expired'),
+        sql<number>`sum(case when status_name = 'REJECTED_CANCELED' then 1 else 0 end)`.as('canceled'),
+      ])
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .executeTakeFirstOrThrow();
+    const n = (v: unknown) => Number(v ?? 0);
+    return {
+      total: n(row.total),
+      sent: n(row.sent),
+      rejected: n(row.rejected),
+      expired: n(row.expired),
+      canceled: n(row.canceled),
+      ...(await this.deliveryOutcomes(accountId, bulkId)),
+    };
+  }
+
   async countNotFinal(accountId: string, bulkId: string): Promise<number> {
     const row = await this.db
       .selectFrom('messages')

@@ -157,8 +157,10 @@ async function main(): Promise<void> {
       callbackGuard,
     });
     // Safe in several API processes at once: a workflow id is started once (the others see it started).
-    const reconcile = () =>
-      bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
+    const reconcile = async () => {
+      await bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
+      await bulks.reconcileClosed().catch((err) => logger.error({ err }, 'reconciling abnormally closed bulks failed'));
+    };
     void reconcile();
     const reconcileTimer = setInterval(reconcile, 30_000);
     stops.push(async () => clearInterval(reconcileTimer));
@@ -167,7 +169,7 @@ async function main(): Promise<void> {
       logger,
       auth: new ApiKeyAuthenticator(apiKeys.values),
       bulks,
-      control: new BulkControlService({ repo: services.repo, client }),
+      control: new BulkControlService({ repo: services.repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) }),
       reports: services.repo,
       health: async () => {
         await services.pingDatabase();

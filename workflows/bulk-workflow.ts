@@ -46,7 +46,7 @@ const sendBatchOptions = {
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 } as const;
 
-const { expireGroup, cancelUnsent, recordBulkState, batchOutcome, deliverReports, expireUnreported } = proxyActivities<Activities>({
+const { expireGroup, cancelUnsent, recordBulkState, batchOutcome, deliverReports, expireUnreported, storedCounts } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
@@ -298,7 +298,21 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   CancellationScope.current().cancelRequested.catch(() => signalled('CANCELED', undefined, 'cancellation'));
   return CancellationScope.nonCancellable(run);
 
+  /**
+   * The previous run of this bulk was terminated, timed out or failed (the reconciler found it): finish the bulk
+   * as canceled. What was handed to the provider keeps its reports; nothing more is sent.
+   */
+  async function takeOver(recovery: NonNullable<BulkWorkflowInput['recovery']>): Promise<void> {
+    // CANCELED before anything is awaited, so that the first query of this run already tells the truth.
+    controlLog.push({ action: 'status', by: 'reconciler', at: Date.now(), from: status, to: 'CANCELED', via: 'reconciler', reason: recovery.reason });
+    log.warn('bulk taken over after its previous run closed abnormally', { bulkId, ...recovery });
+    setStatus('CANCELED');
+    Object.assign(counts, await storedCounts({ accountId, bulkId }));
+    everSent = counts.sent > 0;
+  }
+
   async function run(): Promise<BulkCounts> {
+    if (input.recovery && !carried) await takeOver(input.recovery);
     // ---- dispatch ----
     let launched = 0;
     function launch(group: ScheduleGroup, fromSeq: number, toSeq: number): void {

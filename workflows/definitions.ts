@@ -47,6 +47,12 @@ export interface BulkWorkflowInput {
   tuning?: WorkflowTuning;
   /** Present only after continue-as-new: what the previous run had done. */
   carried?: CarriedState;
+  /**
+   * Present when the reconciler started this run because the bulk's previous run was terminated, timed out or
+   * failed: the bulk is finished as canceled (unsent messages REJECTED_CANCELED, reports of what was sent
+   * awaited and pushed).
+   */
+  recovery?: { reason: string; closedRunId: string };
 }
 
 /** Knobs with production defaults; tests lower them to exercise batching and continue-as-new quickly. */
@@ -70,10 +76,15 @@ export interface ControlRecord {
   at: number;
   from: BulkStatus;
   to: string;
-  /** `cancellation`: a Temporal cancellation request (the UI's Request Cancellation, `temporal workflow cancel`). */
-  via: 'update' | 'signal' | 'cancellation';
+  /**
+   * `cancellation`: a Temporal cancellation request (the UI's Request Cancellation, `temporal workflow cancel`);
+   * `reconciler`: the bulk's previous run was terminated, timed out or failed, and this run finishes it.
+   */
+  via: 'update' | 'signal' | 'cancellation' | 'reconciler';
   /** Present when the action was refused: why (bad input, or a transition the rules do not allow). */
   refused?: string;
+  /** What prompted an action nobody asked for (the reconciler's: how the previous run ended). */
+  reason?: string;
 }
 
 export interface CarriedState {

@@ -1,7 +1,7 @@
 import { type Request, type Response, Router } from 'express';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { type BulkControlService, BulkNotFoundError, ControlRefusedError } from '../../core/bulk-control-service';
+import { type BulkControlService, BulkNotFoundError, BulkUnavailableError, ControlRefusedError } from '../../core/bulk-control-service';
 import {
   BulkRejectedError,
   type BulkService,
@@ -66,6 +66,7 @@ function parse<T extends z.ZodTypeAny>(schema: T, value: unknown): z.infer<T> {
 function controlError(err: unknown): unknown {
   if (err instanceof BulkNotFoundError) return new ApiError(404, 'NOT_FOUND', err.message);
   if (err instanceof ControlRefusedError) return new ApiError(400, 'BAD_REQUEST', err.message, { [err.field]: [err.message] });
+  if (err instanceof BulkUnavailableError) return new ApiError(503, 'SERVICE_UNAVAILABLE', err.message);
   return err;
 }
 

@@ -325,6 +325,19 @@ async function acceptedSoFar(d: Deployment, bulkId: string): Promise<number> {
   }
 }
 
+/** Resolves once the provider holds more than `since` messages of the bulk (or all of them). */
+async function waitForProgress(d: Deployment, bulkId: string, since: number, total: number, timeoutMs = 180_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const accepted = await acceptedSoFar(d, bulkId);
+    if (accepted > since || accepted >= total) return;
+    const died = d.roles.find((r) => r.died)?.died;
+    if (died) throw new Error(died);
+    if (Date.now() > until) throw new Error(`no progress past ${since} within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
 /**
  * Kills `role` `kills` times, each at a random moment after it became ready, restarting it each time. Returns
  * how many kills fell while the bulk was still being dispatched.
@@ -332,10 +345,15 @@ async function acceptedSoFar(d: Deployment, bulkId: string): Promise<number> {
 async function killRepeatedly(d: Deployment, role: Role, bulkId: string, opts: ChaosOptions): Promise<number> {
   const [min, max] = opts.killAfterMs ?? [1000, 5000];
   let duringDispatch = 0;
+  let atLastKill = -1;
   for (let k = 1; k <= opts.kills; k++) {
+    // Each kill falls on a process that is dispatching again (or done): first the provider must have taken
+    // something since the last kill, then a random moment later.
+    await waitForProgress(d, bulkId, atLastKill, opts.messages);
     await sleep(random(min, max));
     await role.kill('SIGKILL');
     const accepted = await acceptedSoFar(d, bulkId);
+    atLastKill = accepted;
     if (accepted < opts.messages) duringDispatch++;
     opts.log?.(`kill ${k}/${opts.kills}: SIGKILL with ${accepted} of ${opts.messages} accepted; restarting`);
     await role.start();

@@ -95,7 +95,7 @@ export async function createTestStack(
     tuning: options.tuning,
     callbackGuard: new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']),
   });
-  const control = new BulkControlService({ repo, client });
+  const control = new BulkControlService({ repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) });
   const run = worker.run();
   return {
     db,

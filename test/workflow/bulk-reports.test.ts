@@ -71,6 +71,29 @@ test('a receiver that never answers 2xx is retried with backoff for the retry pe
   }
 });
 
+test('a bulk whose every message is final is FINISHED while its pushes are still retried', async () => {
+  receiver.setAnswer(() => 500);
+  try {
+    stack.clock.now = await env.currentTimeMs();
+    await stack.bulks.createBulk({ accountId: 'acme', bulkId: 'finished-owing', messages: [msg({})] });
+    const handle = handleOf('finished-owing');
+    // Real time: nothing awaits the result, so the test server does not skip ahead to the end of the retries.
+    const snapshot = await eventually(async () => {
+      const s = await handle.query(bulkStatusQuery);
+      return s.status === 'FINISHED' && s;
+    });
+    expect(snapshot.pushesOwed).toBe(1);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    expect((await stack.repo.getBulk('acme', 'finished-owing'))?.status).toBe('FINISHED');
+    expect((await stack.control.view('acme', 'finished-owing')).status).toBe('FINISHED');
+  } finally {
+    receiver.setAnswer(() => 200);
+  }
+  // With the receiver back, the push goes out and the workflow closes.
+  await handleOf('finished-owing').result();
+  expect(receiver.requests.some((r) => r.body.includes(`rep-${counter}`) )).toBe(true);
+});
+
 test('a delivery report is pushed within seconds of arriving, not at the next backed-off poll', async () => {
   // Real time here: nothing awaits a workflow result until the end, so the test server does not skip time.
   // Without a nudge, the report rounds after dispatch come at 0, 2, 6 and 14 s, so a report delivered at 7 s
