@@ -76,7 +76,7 @@ export class BulkControlService {
         }
       }
       const snapshot = await handle.query(bulkStatusQuery);
-      return { bulkId, status: snapshot.status, sendAt: snapshot.sendAt, snapshot };
+      return { bulkId, status: snapshot.status, sendAt: Date.parse(snapshot.sendAt), snapshot };
     } catch (err) {
       // Past the namespace's retention the workflow is gone; its final state is in the database.
       if (err instanceof WorkflowNotFoundError) return stored;
@@ -104,7 +104,7 @@ export class BulkControlService {
       handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt, by: accountId }] }),
     );
     const { status } = await this.view(accountId, bulkId);
-    return { bulkId, status, sendAt: applied.sendAt };
+    return { bulkId, status, sendAt: Date.parse(applied.sendAt) };
   }
 
   private async runUpdate<T>(accountId: string, bulkId: string, field: string, update: () => Promise<T>): Promise<T> {

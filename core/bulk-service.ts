@@ -9,6 +9,7 @@ import type { DeliveryWindow } from '../domain/delivery-window';
 import { countSmsParts } from '../domain/encoding';
 import { STATUSES, type MessageStatus } from '../domain/status';
 import { type Transliteration, transliterate } from '../domain/transliteration';
+import { describeWindow, formatCount, formatInstant, isoInstant, toMillis } from '../domain/labels';
 import { validityEndsAt } from '../domain/validity';
 import { AccountIdKey, BulkIdKey, BulkStatusKey, CampaignNameKey, SendAtKey } from '../temporal/search-attributes';
 import type { BulkWorkflowInput, ScheduleGroup, SendingSpeedLimit, WorkflowTuning } from '../workflows/definitions';
@@ -159,10 +160,11 @@ export class BulkService {
     const input: BulkWorkflowInput = {
       accountId: cmd.accountId,
       bulkId,
-      groups: [...groups.values()],
+      groups: [...groups.values()].map((g) => ({ ...g, sendAt: isoInstant(g.sendAt), validityEndsAt: isoInstant(g.validityEndsAt) })),
       speedLimit: cmd.speedLimit,
       ...(this.deps.tuning ? { tuning: this.deps.tuning } : {}),
     };
+    const ui = describeBulk(cmd, bulkId, [...groups.values()], rows.length);
     const workflowId = bulkWorkflowId(cmd.accountId, bulkId);
     await repo.insertBulk(
       {
@@ -173,7 +175,7 @@ export class BulkService {
         tracking_process_key: cmd.trackingProcessKey ?? null,
         message_count: rows.length,
         send_at: Math.min(...[...groups.values()].map((g) => g.sendAt)),
-        workflow_input: JSON.stringify({ input, campaignName: cmd.campaignName }),
+        workflow_input: JSON.stringify({ input, campaignName: cmd.campaignName, ui }),
         workflow_started: 0,
         created_at: now,
       },
@@ -181,7 +183,7 @@ export class BulkService {
     );
 
     try {
-      await startBulkWorkflow(client, taskQueue, input, cmd.campaignName);
+      await startBulkWorkflow(client, taskQueue, input, cmd.campaignName, ui);
     } catch (err) {
       logger.error({ err, bulkId, accountId: cmd.accountId }, 'could not start bulk workflow; removing the bulk');
       await repo.deleteBulk(cmd.accountId, bulkId);
@@ -196,14 +198,11 @@ export class BulkService {
     const { repo, client, taskQueue, logger } = this.deps;
     const stale = await repo.unstartedBulks(this.now() - olderThanMs);
     for (const bulk of stale) {
-      const { input, campaignName } = JSON.parse(bulk.workflow_input) as {
-        input: BulkWorkflowInput;
-        campaignName?: string;
-      };
+      const { input, campaignName, ui } = JSON.parse(bulk.workflow_input) as StoredWorkflowInput;
       try {
         // Never a second run: the first start may have gone through before its process died, and the bulk may
         // have run and closed since; "already started" covers both (and another API process doing the same).
-        await startBulkWorkflow(client, taskQueue, input, campaignName, WorkflowIdReusePolicy.REJECT_DUPLICATE);
+        await startBulkWorkflow(client, taskQueue, input, campaignName, ui, WorkflowIdReusePolicy.REJECT_DUPLICATE);
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
@@ -248,10 +247,10 @@ export class BulkService {
     if (!row || row.workflow_started === 0 || FINAL_BULK_STATUSES.has(row.status as BulkStatus)) return false;
     const latest = await client.workflow.getHandle(bulkWorkflowId(accountId, bulkId)).describe();
     if (!ABNORMAL_ENDS.has(latest.status.name)) return false;
-    const { input, campaignName } = JSON.parse(row.workflow_input) as { input: BulkWorkflowInput; campaignName?: string };
+    const { input, campaignName, ui } = JSON.parse(row.workflow_input) as StoredWorkflowInput;
     const recovery = { reason: `previous run ${latest.status.name.toLowerCase().replace('_', ' ')}`, closedRunId: latest.runId };
     try {
-      await startBulkWorkflow(client, taskQueue, { ...input, recovery }, campaignName);
+      await startBulkWorkflow(client, taskQueue, { ...input, recovery }, campaignName, ui && { summary: `${ui.summary} (recovered)`, details: ui.details });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
       throw err;
@@ -266,6 +265,36 @@ export const ABNORMAL_ENDS: ReadonlySet<string> = new Set(['TERMINATED', 'TIMED_
 /** Visibility names of the same (ExecutionStatus values). */
 const ABNORMAL_END_NAMES = ['Terminated', 'TimedOut', 'Failed', 'Canceled'];
 
+/** The workflow's summary (one line) and details (markdown) in the Temporal UI. */
+export interface BulkDescription {
+  summary: string;
+  details: string;
+}
+
+/** What bulks.workflow_input holds: what is needed to start (or restart) the bulk's workflow. */
+interface StoredWorkflowInput {
+  input: BulkWorkflowInput;
+  campaignName?: string;
+  ui?: BulkDescription;
+}
+
+function describeBulk(cmd: CreateBulkCommand, bulkId: string, groups: ScheduleGroup[], recipients: number): BulkDescription {
+  const senders = [...new Set(cmd.messages.map((m) => m.from ?? '(default sender)'))];
+  const first = Math.min(...groups.map((g) => g.sendAt));
+  const plural = (n: number, word: string) => `${formatCount(n)} ${word}${n === 1 ? '' : 's'}`;
+  const summary = `${bulkId}: ${plural(recipients, 'message')} from ${senders.slice(0, 2).join(', ')}${senders.length > 2 ? '…' : ''}, first send ${formatInstant(first)}`;
+  const lines = [
+    `**Bulk** ${bulkId} · **account** ${cmd.accountId}${cmd.campaignName ? ` · **campaign** ${cmd.campaignName}` : ''}`,
+    `**Sender${senders.length > 1 ? 's' : ''}** ${senders.join(', ')} · **recipients** ${formatCount(recipients)}`,
+    ...groups.map(
+      (g) =>
+        `**Schedule ${g.index + 1}** (${plural(g.messageCount, 'message')}): send at ${isoInstant(g.sendAt)} · window ${describeWindow(g.window)} · validity ends ${isoInstant(g.validityEndsAt)}`,
+    ),
+    ...(cmd.speedLimit ? [`**Speed limit** ${formatCount(cmd.speedLimit.amount)} per ${cmd.speedLimit.timeUnit.toLowerCase()}`] : []),
+  ];
+  return { summary: summary.slice(0, 400), details: lines.join('\n\n') };
+}
+
 export function newTrackingProcessKey(): string {
   return randomBytes(16).toString('hex').toUpperCase();
 }
@@ -275,15 +304,18 @@ async function startBulkWorkflow(
   taskQueue: string,
   input: BulkWorkflowInput,
   campaignName: string | undefined,
+  ui: BulkDescription | undefined,
   reusePolicy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE,
 ): Promise<void> {
-  const firstSendAt = Math.min(...input.groups.map((g) => g.sendAt));
+  const firstSendAt = Math.min(...input.groups.map((g) => toMillis(g.sendAt)));
   await client.workflow.start('bulkWorkflow', {
     taskQueue,
     workflowId: bulkWorkflowId(input.accountId, input.bulkId),
     args: [input],
     // The database row is the duplicate guard for bulkIds; a second start of the same live workflow is an error.
     workflowIdReusePolicy: reusePolicy,
+    // What the Temporal UI shows of the bulk in its list and at the top of its page.
+    ...(ui ? { staticSummary: ui.summary, staticDetails: ui.details } : {}),
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
     typedSearchAttributes: [
       { key: BulkIdKey, value: input.bulkId },

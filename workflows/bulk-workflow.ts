@@ -6,16 +6,16 @@ import {
   continueAsNew,
   isCancellation,
   log,
-  patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
-  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, SendBatchResult } from '../activities';
 import { decideReschedule, decideStatusChange, type Decision, FINAL_BULK_STATUSES } from '../domain/bulk-control';
 import { parseActorInput, parseRescheduleInput, parseStatusInput } from '../domain/control-input';
+import { formatCount, formatInstant, formatWindowOpening, isoInstant, toMillis } from '../domain/labels';
 import { isWindowOpen, nextWindowOpening, windowClosesAt } from '../domain/delivery-window';
 import { BulkStatusKey, SendAtKey } from '../temporal/search-attributes';
 import {
@@ -46,11 +46,14 @@ const sendBatchOptions = {
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 } as const;
 
-const { expireGroup, cancelUnsent, recordBulkState, batchOutcome, deliverReports, expireUnreported, storedCounts } = proxyActivities<Activities>({
+const activityOptions = {
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+} as const;
+
+/** The activities, each call labelled for the Temporal UI ("cancel unsent messages"). */
+const labelled = (summary: string) => proxyActivities<Activities>({ ...activityOptions, summary });
 
 /**
  * Messages per sendBatch call. Each batch keeps several submits in flight itself (SUBMIT_LANES), so few large
@@ -59,8 +62,6 @@ const { expireGroup, cancelUnsent, recordBulkState, batchOutcome, deliverReports
  * bound how late a batch sends: it stops by itself at its window's close or validity end (stopAfterMs).
  */
 export const DISPATCH_BATCH = 10_000;
-/** The batch size of workflows started before the 'dispatch-batch-10000' patch. */
-const DISPATCH_BATCH_BEFORE_PATCH = 5000;
 /**
  * The longest one batch hands messages to the provider before it returns what is left to the workflow: well
  * inside sendBatch's start-to-close timeout, however slow the provider link.
@@ -121,21 +122,22 @@ interface Batch {
 
 export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts> {
   const { accountId, bulkId, speedLimit } = input;
-  const batchSize = input.tuning?.batchSize ?? (patched('dispatch-batch-10000') ? DISPATCH_BATCH : DISPATCH_BATCH_BEFORE_PATCH);
-  /**
-   * Batches stop when their group's window closes, its validity ends or their time budget is spent, and hand
-   * back what they did not reach (as do paused batches); without the patch, a batch ran its range to the end.
-   */
-  const timeLimits = patched('batch-time-limits');
-  /** Between report rounds, wake early when the worker says reports arrived (reportsArrivedSignal). */
-  const reportNudges = patched('report-nudges');
+  const batchSize = input.tuning?.batchSize ?? DISPATCH_BATCH;
   const concurrency = input.tuning?.concurrency ?? DISPATCH_CONCURRENCY;
   const historyLimit = input.tuning?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
   const batchTimeBudget = input.tuning?.batchTimeBudgetMs ?? BATCH_TIME_BUDGET_MS;
   const carried = input.carried;
 
   // ---- state ----
-  const groups: ScheduleGroup[] = input.groups.map((g) => ({ ...g, ...carried?.schedule[g.index] }));
+  // Dates arrive as ISO-8601 strings (epoch milliseconds from older inputs are read too); inside, they are millis.
+  const groups: ScheduleGroup[] = input.groups.map((g) => {
+    const schedule = carried?.schedule[g.index];
+    return {
+      ...g,
+      sendAt: toMillis(schedule?.sendAt ?? g.sendAt),
+      validityEndsAt: toMillis(schedule?.validityEndsAt ?? g.validityEndsAt),
+    };
+  });
   const done = new Set<number>(carried?.doneGroups ?? []);
   /** Per group, the first group_seq not yet handed to a batch. */
   const nextSeq = new Map<number, number>(Object.entries(carried?.nextSeq ?? {}).map(([k, v]) => [Number(k), v]));
@@ -175,6 +177,37 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   const inFlightSize = () => inFlight.reduce((n, b) => n + b.size, 0);
   const firstSendAt = () => Math.min(...groups.map((g) => g.sendAt));
 
+  /** What the bulk waits for, in words: the query shows it, and so do its current details in the UI. */
+  let waitingFor: string | undefined;
+
+  /** The bulk's current details in the Temporal UI: status, progress and what it waits for. */
+  function showDetails(why: string | undefined): void {
+    waitingFor = why;
+    const progress = `sent ${formatCount(counts.sent)} · delivered ${formatCount(counts.delivered)} · failed ${formatCount(counts.failed)} of ${formatCount(counts.total)}`;
+    const extra = [
+      counts.rejected > 0 ? `rejected ${formatCount(counts.rejected)}` : '',
+      counts.expired > 0 ? `expired ${formatCount(counts.expired)}` : '',
+      counts.canceled > 0 ? `canceled ${formatCount(counts.canceled)}` : '',
+      pushesOwed > 0 ? `report pushes owed ${formatCount(pushesOwed)}` : '',
+    ].filter(Boolean);
+    setCurrentDetails(
+      [`**${status}** · ${progress}${extra.length > 0 ? ` · ${extra.join(' · ')}` : ''}`, ...(why ? [`Waiting for: ${why}`] : [])].join('\n\n'),
+    );
+  }
+
+  /** When a group needs attention next, and why: its send time, its window, the speed limit, or its validity. */
+  function nextWake(g: ScheduleGroup, now: number, speedFreeAt: number): { at: number; why: string } {
+    const validity = { at: g.validityEndsAt, why: `validity ends ${formatInstant(g.validityEndsAt)}` };
+    if (status === 'PAUSED') return { at: validity.at, why: `resume (paused; ${validity.why})` };
+    const base = Math.max(now, g.sendAt, speedFreeAt);
+    const opens = nextWindowOpening(g.window, base);
+    if (opens >= validity.at) return validity;
+    if (opens > base) return { at: opens, why: `window opens ${formatWindowOpening(g.window, opens)}` };
+    if (base === g.sendAt && g.sendAt > now) return { at: base, why: `sendAt ${formatInstant(g.sendAt)}` };
+    if (speedLimit && base === speedFreeAt) return { at: base, why: `speed limit: next ${formatCount(speedLimit.amount)} at ${formatInstant(base)}` };
+    return { at: base, why: 'the next batch' };
+  }
+
   function setStatus(next: BulkStatus): void {
     if (next === status) return;
     status = next;
@@ -190,7 +223,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
 
   async function applyStatus(requested: RequestedStatus, by: string, via: ControlRecord['via']): Promise<BulkStatus> {
     const from = status;
-    controlLog.push({ action: 'status', by, at: Date.now(), from, to: requested, via });
+    controlLog.push({ action: 'status', by, at: isoInstant(Date.now()), from, to: requested, via });
     log.info('bulk status change', { bulkId, from, to: requested, by, via });
     if (requested === 'PENDING') {
       setStatus(everSent ? 'PROCESSING' : 'PENDING');
@@ -208,7 +241,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
       g.sendAt = sendAt;
       g.validityEndsAt = sendAt + validity;
     }
-    controlLog.push({ action: 'reschedule', by, at: Date.now(), from: status, to: new Date(sendAt).toISOString(), via });
+    controlLog.push({ action: 'reschedule', by, at: isoInstant(Date.now()), from: status, to: isoInstant(sendAt), via });
     upsertSearchAttributes([{ key: SendAtKey, value: new Date(sendAt) }]);
     changes++;
     return sendAt;
@@ -242,21 +275,25 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
         const { status: requested } = accept(parseStatusInput(arg));
         accept(statusDecision(requested));
       },
+      description: 'The API\'s status change: {"status": "PENDING" | "PAUSED" | "CANCELED", "by"?: name}. Answered once applied (after a pause or cancel, nothing more is sent).',
     },
   );
   setHandler(
     rescheduleUpdate,
     (arg) => {
       const { sendAt, by } = accept(parseRescheduleInput(arg));
-      return { bulkId, sendAt: applyReschedule(accept(rescheduleDecision(sendAt)), by ?? 'api', 'update') };
+      return { bulkId, sendAt: isoInstant(applyReschedule(accept(rescheduleDecision(sendAt)), by ?? 'api', 'update')) };
     },
-    { validator: (arg) => void accept(rescheduleDecision(accept(parseRescheduleInput(arg)).sendAt)) },
+    {
+      validator: (arg) => void accept(rescheduleDecision(accept(parseRescheduleInput(arg)).sendAt)),
+      description: 'The API\'s reschedule: {"sendAt": ISO-8601 with zone, "by"?: name}; PENDING or PAUSED bulks with one send time, at most 180 days ahead.',
+    },
   );
 
   /** A refused signal changes nothing, but stays visible: in the log and in the control log the query shows. */
   function refuse(action: ControlRecord['action'], to: string, by: string | undefined, reason: string, via: ControlRecord['via'] = 'signal'): void {
     log.warn('refused control signal', { bulkId, action, to, reason });
-    controlLog.push({ action, by: by ?? 'operator', at: Date.now(), from: status, to, via, refused: reason });
+    controlLog.push({ action, by: by ?? 'operator', at: isoInstant(Date.now()), from: status, to, via, refused: reason });
   }
 
   function signalled(requested: RequestedStatus, arg: unknown, via: ControlRecord['via'] = 'signal'): void {
@@ -266,30 +303,44 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     if (!decision.ok) return refuse('status', requested, input.value.by, decision.reason, via);
     void applyStatus(decision.value, input.value.by ?? 'operator', via);
   }
-  setHandler(pauseSignal, (arg?: unknown) => signalled('PAUSED', arg));
-  setHandler(resumeSignal, (arg?: unknown) => signalled('PENDING', arg));
-  setHandler(cancelSignal, (arg?: unknown) => signalled('CANCELED', arg));
+  const actorHelp = 'Input: none, or {"by": "your name"}. Refused input or transitions are recorded in the control log.';
+  setHandler(pauseSignal, (arg?: unknown) => signalled('PAUSED', arg), { description: `Pause: nothing more is sent until resumed (validity keeps running). ${actorHelp}` });
+  setHandler(resumeSignal, (arg?: unknown) => signalled('PENDING', arg), { description: `Resume a paused bulk. ${actorHelp}` });
+  setHandler(cancelSignal, (arg?: unknown) => signalled('CANCELED', arg), {
+    description: `Cancel: unsent messages end REJECTED_CANCELED and are reported; final. ${actorHelp}`,
+  });
+  const rescheduleHelp =
+    'Move the send time: {"sendAt": "2027-01-15T09:00:00Z", "by"?: name} (ISO-8601 with zone, at most 180 days ahead; PENDING or PAUSED bulks with one send time).';
   setHandler(rescheduleSignal, (arg?: unknown) => {
     const input = parseRescheduleInput(arg);
     if (!input.ok) return refuse('reschedule', 'invalid', undefined, `bad input: ${input.reason}`);
     const decision = rescheduleDecision(input.value.sendAt);
-    if (!decision.ok) return refuse('reschedule', new Date(input.value.sendAt).toISOString(), input.value.by, decision.reason);
+    if (!decision.ok) return refuse('reschedule', isoInstant(input.value.sendAt), input.value.by, decision.reason);
     applyReschedule(decision.value, input.value.by ?? 'operator', 'signal');
-  });
+  }, { description: rescheduleHelp });
 
   let reportsArrived = false;
-  setHandler(reportsArrivedSignal, () => {
-    reportsArrived = true;
-  });
+  setHandler(
+    reportsArrivedSignal,
+    () => {
+      reportsArrived = true;
+    },
+    { description: 'Internal, sent by the worker when delivery reports of this bulk arrived: not an operator action. Harmless if sent by hand.' },
+  );
 
-  setHandler(bulkStatusQuery, () => ({
-    bulkId,
-    status,
-    sendAt: firstSendAt(),
-    counts: { ...counts },
-    controlLog: [...controlLog],
-    pushesOwed,
-  }));
+  setHandler(
+    bulkStatusQuery,
+    () => ({
+      bulkId,
+      status,
+      sendAt: isoInstant(firstSendAt()),
+      ...(waitingFor ? { waitingFor } : {}),
+      counts: { ...counts },
+      controlLog: [...controlLog],
+      pushesOwed,
+    }),
+    { description: 'Status, first send time, counts (sent / delivered / failed of total), what the bulk waits for, pushes owed, and the control log.' },
+  );
 
   // A Temporal cancellation request (the UI's "Request Cancellation", `temporal workflow cancel`) is a cancel like
   // any other. The body runs in a non-cancellable scope, so the request interrupts nothing by itself; it goes
@@ -304,10 +355,10 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
    */
   async function takeOver(recovery: NonNullable<BulkWorkflowInput['recovery']>): Promise<void> {
     // CANCELED before anything is awaited, so that the first query of this run already tells the truth.
-    controlLog.push({ action: 'status', by: 'reconciler', at: Date.now(), from: status, to: 'CANCELED', via: 'reconciler', reason: recovery.reason });
+    controlLog.push({ action: 'status', by: 'reconciler', at: isoInstant(Date.now()), from: status, to: 'CANCELED', via: 'reconciler', reason: recovery.reason });
     log.warn('bulk taken over after its previous run closed abnormally', { bulkId, ...recovery });
     setStatus('CANCELED');
-    Object.assign(counts, await storedCounts({ accountId, bulkId }));
+    Object.assign(counts, await labelled('recount the messages of the bulk taken over').storedCounts({ accountId, bulkId }));
     everSent = counts.sent > 0;
   }
 
@@ -322,8 +373,14 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
       const activityId = `batch-${group.index}-${fromSeq}-${++launched}`;
       const now = Date.now();
       const stopAt = Math.min(windowClosesAt(group.window, now), group.validityEndsAt, now + batchTimeBudget);
-      const range = { accountId, bulkId, groupIndex: group.index, fromSeq, toSeq, ...(timeLimits ? { stopAfterMs: Math.max(0, stopAt - now) } : {}) };
-      const { sendBatch } = proxyActivities<Activities>({ ...sendBatchOptions, activityId });
+      // Batches stop when their group's window closes, its validity ends or their time budget is spent, and hand
+      // back what they did not reach (as do paused batches).
+      const range = { accountId, bulkId, groupIndex: group.index, fromSeq, toSeq, stopAfterMs: Math.max(0, stopAt - now) };
+      const { sendBatch } = proxyActivities<Activities>({
+        ...sendBatchOptions,
+        activityId,
+        summary: `send messages ${formatCount(fromSeq + 1)}–${formatCount(toSeq)} of ${formatCount(group.messageCount)}${groups.length > 1 ? ` (schedule ${group.index + 1})` : ''}`,
+      });
       const batch: Batch = {
         group: group.index,
         size: toSeq - fromSeq,
@@ -344,12 +401,11 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
               // Stopped by a pause or cancel: count what it did submit, and hand the range back to be sent (or
               // canceled) later; the next batch over it skips what was sent and resolves anything in doubt.
               const partial = await CancellationScope.nonCancellable(() =>
-                batchOutcome({ ...range, batch: `${workflowInfo().runId}/${activityId}` }),
+                labelled('count what the stopped batch sent').batchOutcome({ ...range, batch: `${workflowInfo().runId}/${activityId}` }),
               );
               counts.sent += partial.submitted;
               counts.rejected += partial.rejected;
-              if (timeLimits) handBack(group.index, fromSeq, toSeq);
-              else nextSeq.set(group.index, Math.min(nextSeq.get(group.index) ?? fromSeq, fromSeq));
+              handBack(group.index, fromSeq, toSeq);
             },
           )
           .finally(() => {
@@ -389,9 +445,8 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
      * The first batches of a run are staggered (1/n, 2/n … of the batch size), so batches in flight finish at
      * different times: while one reads and claims its next range, the others keep submitting.
      */
-    const staggered = patched('staggered-first-batches');
     const batchSizeFor = (alreadyLaunched: number) =>
-      staggered && alreadyLaunched < concurrency
+      alreadyLaunched < concurrency
         ? Math.max(1, Math.floor((batchSize * (alreadyLaunched + 1)) / concurrency))
         : batchSize;
 
@@ -438,7 +493,11 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
         if (now >= group.validityEndsAt) {
           // Validity keeps running while paused. Running batches finish first; what they did not reach expired.
           if (groupBusy(group)) continue;
-          counts.expired += await expireGroup({ accountId, bulkId, groupIndex: group.index });
+          counts.expired += await labelled(`expire unsent messages${groups.length > 1 ? ` of schedule ${group.index + 1}` : ''}: validity ended`).expireGroup({
+            accountId,
+            bulkId,
+            groupIndex: group.index,
+          });
           leftovers.delete(group.index);
           done.add(group.index);
           changes++;
@@ -465,27 +524,25 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
       const now = Date.now();
       const speedFreeAt = speedAllowance(speedLimit, sendLog, now, inFlightSize()).nextAt;
       const waiting = groups.filter((g) => !done.has(g.index) && hasUnsent(g));
-      const wakeAt = Math.min(
-        ...waiting.map((g) =>
-          status === 'PAUSED'
-            ? g.validityEndsAt
-            : Math.min(nextWindowOpening(g.window, Math.max(now, g.sendAt, speedFreeAt)), g.validityEndsAt),
-        ),
-      );
+      const wakes = waiting.map((g) => nextWake(g, now, speedFreeAt));
+      const next = wakes.reduce<{ at: number; why: string } | undefined>((a, w) => (!a || w.at < a.at ? w : a), undefined);
+      const wakeAt = next?.at ?? Infinity;
       if (inFlight.length > 0 || wakeAt === Infinity) {
         // No timer while batches run: they take seconds, and every due time is re-checked when one finishes.
         // (A timer here could also be started and cancelled in one activation, which the Java test server
         // rejects with "invalid history builder state".)
+        showDetails(inFlight.length > 0 ? `sending (${inFlight.length} batch${inFlight.length > 1 ? 'es' : ''} in flight)` : status === 'PAUSED' ? 'resume or cancel' : 'an operator');
         await condition(() => changes !== seen);
       } else if (wakeAt > now) {
-        await condition(() => changes !== seen, wakeAt - now);
+        showDetails(next!.why);
+        await condition(() => changes !== seen, wakeAt - now, { summary: next!.why });
       }
     }
 
     if (!reporting) {
       if (status === 'CANCELED') {
         await stopInFlight();
-        counts.canceled += await cancelUnsent({ accountId, bulkId });
+        counts.canceled += await labelled('cancel unsent messages (REJECTED_CANCELED)').cancelUnsent({ accountId, bulkId });
       }
       reporting = true;
     }
@@ -497,7 +554,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     for (;;) {
       // Reports arriving while this round runs leave the flag set for the wait after it.
       reportsArrived = false;
-      const r = await deliverReports({ accountId, bulkId, now: Date.now() });
+      const r = await labelled('push delivery reports and count outcomes').deliverReports({ accountId, bulkId, now: Date.now() });
       counts.delivered = r.delivered;
       counts.failed = r.failed;
       pushesOwed = r.pending;
@@ -506,10 +563,10 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
         // Every message is final: the bulk is done for its client (API and BulkStatus), while the pushes it still
         // owes to an unreachable notifyUrl are retried (the query shows how many).
         setStatus(closingStatus());
-        await recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
+        await labelled(`record status ${status}`).recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
       }
       if (r.notFinal > 0 && Date.now() >= reportDeadline) {
-        counts.expired += await expireUnreported({ accountId, bulkId, now: Date.now() });
+        counts.expired += await labelled('expire messages whose report never came (EXPIRED_DLR_UNKNOWN)').expireUnreported({ accountId, bulkId, now: Date.now() });
         continue;
       }
       if (historyFull()) await continueAsNew<typeof bulkWorkflow>({ ...input, carried: carryOver() });
@@ -518,13 +575,22 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
       let wakeAt = now + idleMs;
       if (r.nextAttemptAt !== null) wakeAt = Math.min(wakeAt, Math.max(r.nextAttemptAt, now + 1000));
       if (r.notFinal > 0) wakeAt = Math.min(wakeAt, Math.max(reportDeadline, now + 1000));
-      if (!reportNudges) await sleep(wakeAt - now);
-      // Already nudged: no timer at all (one started and cancelled in the same activation is best avoided).
-      else if (!reportsArrived) await condition(() => reportsArrived, wakeAt - now);
+      // Between rounds, wake early when the worker says reports arrived (reportsArrivedSignal). Already nudged:
+      // no timer at all (one started and cancelled in the same activation is best avoided).
+      if (!reportsArrived) {
+        const why =
+          r.notFinal > 0
+            ? `delivery reports for ${formatCount(r.notFinal)} message${r.notFinal === 1 ? '' : 's'} (next round ${formatInstant(wakeAt)})`
+            : `retry of ${formatCount(r.pending)} report push${r.pending === 1 ? '' : 'es'} at ${formatInstant(wakeAt)}`;
+        showDetails(why);
+        await condition(() => reportsArrived, wakeAt - now, { summary: why });
+      }
     }
 
     if (status !== 'CANCELED') setStatus(closingStatus());
-    await recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
+    waitingFor = undefined;
+    showDetails(undefined);
+    await labelled(`record status ${status}`).recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
     log.info('bulk closed', { bulkId, status, ...counts });
     return counts;
   }

@@ -26,6 +26,12 @@ export interface ScheduleGroup {
   messageCount: number;
 }
 
+/** A group as the workflow input carries it: dates as ISO-8601 strings (epoch milliseconds are read too). */
+export interface ScheduleGroupInput extends Omit<ScheduleGroup, 'sendAt' | 'validityEndsAt'> {
+  sendAt: string | number;
+  validityEndsAt: string | number;
+}
+
 export interface BulkCounts {
   total: number;
   /** Accepted by the provider. */
@@ -42,7 +48,7 @@ export interface BulkCounts {
 export interface BulkWorkflowInput {
   accountId: string;
   bulkId: string;
-  groups: ScheduleGroup[];
+  groups: ScheduleGroupInput[];
   speedLimit?: SendingSpeedLimit;
   tuning?: WorkflowTuning;
   /** Present only after continue-as-new: what the previous run had done. */
@@ -73,7 +79,8 @@ export interface WorkflowTuning {
 export interface ControlRecord {
   action: 'status' | 'reschedule';
   by: string;
-  at: number;
+  /** ISO-8601 (older runs carried epoch milliseconds). */
+  at: string | number;
   from: BulkStatus;
   to: string;
   /**
@@ -92,7 +99,7 @@ export interface CarriedState {
   everSent: boolean;
   reporting: boolean;
   /** Schedules as changed by reschedules, by group index. */
-  schedule: Record<number, { sendAt: number; validityEndsAt: number }>;
+  schedule: Record<number, { sendAt: string | number; validityEndsAt: string | number }>;
   controlLog: ControlRecord[];
   doneGroups: number[];
   nextSeq: Record<number, number>;
@@ -105,7 +112,10 @@ export interface CarriedState {
 export interface BulkSnapshot {
   bulkId: string;
   status: BulkStatus;
-  sendAt: number;
+  /** The first send time, ISO-8601. */
+  sendAt: string;
+  /** What the bulk waits for now, in words ("window opens Mon 06:00 Europe/Zagreb"); absent while it works. */
+  waitingFor?: string;
   counts: BulkCounts;
   controlLog: ControlRecord[];
   /** Report pushes still owed to a notifyUrl (retried with backoff), also once the bulk is FINISHED. */
@@ -130,7 +140,8 @@ export interface Reschedule {
  * PAUSED and CANCELED that means after every batch in flight has stopped.
  */
 export const setStatusUpdate = defineUpdate<{ bulkId: string; status: BulkStatus }, [StatusChange]>('setStatus');
-export const rescheduleUpdate = defineUpdate<{ bulkId: string; sendAt: number }, [Reschedule]>('setSendAt');
+/** Answers the applied send time, ISO-8601. */
+export const rescheduleUpdate = defineUpdate<{ bulkId: string; sendAt: string }, [Reschedule]>('setSendAt');
 
 /** Signals, for operators in the Temporal UI or `temporal workflow signal`; refused transitions are logged. */
 export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');

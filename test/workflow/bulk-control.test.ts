@@ -99,7 +99,7 @@ test('reschedule moves the send time (and validity) of a pending bulk', async ()
   const target = now + 5 * HOUR;
   await expect(handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: target }] })).resolves.toEqual({
     bulkId: 'resched',
-    sendAt: target,
+    sendAt: new Date(target).toISOString(),
   });
   expect((await handle.describe()).typedSearchAttributes.get(SendAtKey)?.getTime()).toBe(target);
   const counts = await handle.result();
@@ -113,7 +113,7 @@ test('reschedule to the past sends now', async () => {
   const now = await suite.env.currentTimeMs();
   const handle = await scheduled('resched-past', [msg({ sendAt: now + 10 * HOUR })]);
   const applied = await handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: now - HOUR }] });
-  expect(applied.sendAt).toBeGreaterThanOrEqual(now);
+  expect(Date.parse(applied.sendAt)).toBeGreaterThanOrEqual(now);
   await handle.result();
   const [call] = await sendBatchCalls(suite.stack.client, handle);
   expect(call!.at - now).toBeLessThan(MINUTE);
@@ -139,7 +139,7 @@ test('operators steer with signals: pause, resume, reschedule (ISO string), canc
   await handle.signal(resumeSignal, { by: 'ops-bob' });
   let snapshot = await handle.query(bulkStatusQuery);
   expect(snapshot.status).toBe('PENDING');
-  expect(snapshot.sendAt).toBe(now + 4 * HOUR);
+  expect(snapshot.sendAt).toBe(new Date(now + 4 * HOUR).toISOString());
   expect(snapshot.controlLog.map((c) => [c.action, c.by, c.via])).toEqual([
     ['status', 'ops-alice', 'signal'],
     ['reschedule', 'ops-alice', 'signal'],

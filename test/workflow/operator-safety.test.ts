@@ -3,12 +3,15 @@
  * (or none), send updates with garbage, request cancellation. None of it may wedge a bulk or leave its stored
  * state untrue.
  */
+import fs from 'node:fs';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { bulkWorkflowId, type CreateBulkCommand } from '../../core/bulk-service';
 import { BulkStatusKey } from '../../temporal/search-attributes';
 import { bulkStatusQuery } from '../../workflows/definitions';
+import { Worker } from '@temporalio/worker';
 import { timeSkippingSuite } from '../helpers/stack';
+import { workflowBundle } from '../helpers/temporal';
 
 const HOUR = 3_600_000;
 const suite = timeSkippingSuite();
@@ -96,4 +99,14 @@ test('a Temporal cancellation request cancels the bulk as the API does', async (
   const log = (await handle.query(bulkStatusQuery)).controlLog;
   expect(log.map((c) => [c.action, c.to, c.by, c.via])).toEqual([['status', 'CANCELED', 'operator', 'cancellation']]);
   expect(await failedWorkflowTasks(handle)).toBe(0);
+});
+
+test('the histories of this suite replay deterministically with the current workflow code', async () => {
+  const bundle = await workflowBundle();
+  for (const bulkId of ['garbage', 'temporal-cancel']) {
+    const history = await suite.stack.client.workflow.getHandle(bulkWorkflowId('acme', bulkId)).fetchHistory();
+    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, history, bulkId)).resolves.toBeUndefined();
+    // RECORD_HISTORIES=1 writes them to test/histories, for the replay test (as bulk-control.test.ts does).
+    if (process.env.RECORD_HISTORIES === '1') fs.writeFileSync(`test/histories/${bulkId}.pb`, temporal.api.history.v1.History.encode(history).finish());
+  }
 });

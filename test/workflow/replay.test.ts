@@ -5,12 +5,12 @@ import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../helpers/temporal';
 
 /**
- * Histories recorded from real runs (binary protobuf, written by `RECORD_HISTORIES=1 npm test -- test/workflow/bulk-control`) must replay with the current
- * workflow code. A change that fails here alters history: guard it with patched() (see STYLE.md), then record
- * new histories beside the old ones (`RECORD_HISTORIES=<tag> npm test -- test/workflow/bulk-control` writes
- * `<bulkId>-<tag>.pb`). The `-staggered` ones carry the 'staggered-first-batches' patch marker; the `-time-limits` ones also
- * 'dispatch-batch-10000' and 'batch-time-limits'; the `-report-nudges` ones also 'report-nudges' (and some
- * carry reportsArrived signals).
+ * Histories recorded from real runs (binary protobuf) must replay with the current workflow code: a change that
+ * fails here alters history. Before the first release the histories are simply re-recorded
+ * (`RECORD_HISTORIES=1 npm test -- test/workflow/bulk-control test/workflow/operator-safety`); once there are
+ * users, such a change is guarded with patched() and new histories are recorded beside the old ones
+ * (`RECORD_HISTORIES=<tag>` writes `<bulkId>-<tag>.pb`). The set covers pause/resume, signals, cancel,
+ * reschedule, refused garbage input and a Temporal cancellation request.
  */
 const dir = path.join(__dirname, '../histories');
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.pb'));
