@@ -122,20 +122,22 @@ export async function startSimulatorServer(options: SimulatorServerOptions): Pro
   };
 }
 
-/** `npm run simulator` (scripts/simulator.ts) and the benchmarks and chaos tests run this file directly. */
+/** The settings `npm run simulator` reads from the environment. */
+export const simulatorEnvSchema = z.object({
+  SIMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(3100),
+  SIMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
+  SIMULATOR_TOKEN: z.string().min(8).optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  SIMULATOR_FILE: z.string().min(1).optional(),
+  SIMULATOR_DELIVERY_DELAY_MS: z.coerce.number().int().min(0).max(86_400_000).default(2000),
+  SIMULATOR_SUBMIT_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  SIMULATOR_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  SIMULATOR_REJECT_RATE: z.coerce.number().min(0).max(1).default(0),
+});
+
+/** `npm run simulator` and the benchmarks and chaos tests run this file directly. */
 export async function runSimulatorProcess(env: NodeJS.ProcessEnv = process.env, portArg?: string): Promise<void> {
-  const settings = z
-    .object({
-      SIMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(3100),
-      SIMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
-      SIMULATOR_TOKEN: z.string().min(8).optional(),
-      DATA_DIR: z.string().min(1).default('./data'),
-      SIMULATOR_FILE: z.string().min(1).optional(),
-      SIMULATOR_DELIVERY_DELAY_MS: z.coerce.number().int().min(0).max(86_400_000).default(2000),
-      SIMULATOR_SUBMIT_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(0),
-      SIMULATOR_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
-      SIMULATOR_REJECT_RATE: z.coerce.number().min(0).max(1).default(0),
-    })
+  const settings = simulatorEnvSchema
     .safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')));
   if (!settings.success) {
     process.stderr.write(`Invalid configuration: ${settings.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n`);
