@@ -9,7 +9,7 @@
  * starts a Temporal server. Ctrl-C (SIGINT) or SIGTERM stops a process and what it started.
  */
 import fs from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -78,10 +78,12 @@ async function main(): Promise<void> {
 
   const stops: Array<() => Promise<unknown>> = [() => callbackGuard.close()];
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // A stop that hangs (a worker draining a long activity) must not keep the process, and what it started, alive.
+    setTimeout(() => process.exit(code || 1), 60_000).unref();
     for (const stop of stops.reverse()) {
       try {
         await stop();
@@ -90,125 +92,145 @@ async function main(): Promise<void> {
       }
     }
     logger.info('stopped');
-    process.exit(0);
+    process.exit(code);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-
-  let devServer: DevServer | undefined;
-  if (config.embeddedTemporal && role === 'all') {
-    devServer = await (config.TEMPORAL_CLI_PATH ? startDevServer : startDownloadedDevServer)({
-      cliPath: config.TEMPORAL_CLI_PATH ?? '',
-      port: config.TEMPORAL_PORT,
-      uiPort: config.TEMPORAL_UI_PORT,
-      dbFile: `${config.dataDir}/temporal.sqlite`,
-      namespace: config.TEMPORAL_NAMESPACE,
-      logger: logger.child({ component: 'temporal-server' }),
-    });
-    stops.push(() => devServer!.stop());
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
+  // npm runs this under `sh -c`, and a shell that is sent SIGTERM exits without passing it on: this process would
+  // be re-parented and keep running, with the Temporal server it started. So a parent that went away is a stop too.
+  const parent = process.ppid;
+  const parentWatch = setInterval(() => {
+    if (process.ppid !== parent) void shutdown('parent-exited');
+  }, 500);
+  parentWatch.unref();
+  stops.push(async () => clearInterval(parentWatch));
+  try {
+    await startRole();
+  } catch (err) {
+    // What did start (the Temporal server above all) is stopped before the process exits with the reason.
+    process.stderr.write(`startup failed: ${(err as Error).message}\n`);
+    await shutdown('startup-failed', 1);
   }
 
-  const connection = await Connection.connect({ address: config.temporalAddress });
-  stops.push(() => connection.close());
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  if (!devServer) await registerSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+  async function startRole(): Promise<void> {
 
-  // Delivery reports nudge their bulk's workflow, which then pushes them within about a second.
-  const nudger = new ReportNudger(client, logger);
-  stops.push(async () => nudger.close());
-  const services = await createServices(config, logger, runsWorker ? { reportsApplied: (bulks) => nudger.nudge(bulks) } : undefined);
-  stops.push(() => services.close());
+    let devServer: DevServer | undefined;
+    if (config.embeddedTemporal && role === 'all') {
+      devServer = await (config.TEMPORAL_CLI_PATH ? startDevServer : startDownloadedDevServer)({
+        cliPath: config.TEMPORAL_CLI_PATH ?? '',
+        port: config.TEMPORAL_PORT,
+        uiPort: config.TEMPORAL_UI_PORT,
+        dbFile: `${config.dataDir}/temporal.sqlite`,
+        namespace: config.TEMPORAL_NAMESPACE,
+        logger: logger.child({ component: 'temporal-server' }),
+      });
+      stops.push(() => devServer!.stop());
+    }
 
-  if (runsWorker) {
-    const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
-    stops.push(() => nativeConnection.close());
-    const worker = await createBulkWorker({
-      connection: nativeConnection,
-      namespace: config.TEMPORAL_NAMESPACE,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      activities: createActivities({
+    const connection = await Connection.connect({ address: config.temporalAddress });
+    stops.push(() => connection.close());
+    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    if (!devServer) await registerSearchAttributes(connection, config.TEMPORAL_NAMESPACE);
+
+    // Delivery reports nudge their bulk's workflow, which then pushes them within about a second.
+    const nudger = new ReportNudger(client, logger);
+    stops.push(async () => nudger.close());
+    const services = await createServices(config, logger, runsWorker ? { reportsApplied: (bulks) => nudger.nudge(bulks) } : undefined);
+    stops.push(() => services.close());
+
+    if (runsWorker) {
+      const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
+      stops.push(() => nativeConnection.close());
+      const worker = await createBulkWorker({
+        connection: nativeConnection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        activities: createActivities({
+          repo: services.repo,
+          provider: services.provider!,
+          logger,
+          webhookSecrets: webhookSecrets.values,
+          callbackGuard,
+          reportRetryMs: config.REPORT_RETRY_HOURS * 3_600_000,
+          leaseTiming: { submitTimeoutMs: config.PROVIDER_SUBMIT_TIMEOUT_MS, leaseMs: config.PROVIDER_SUBMIT_TIMEOUT_MS + 10_000 },
+        }),
+      });
+      const workerRun = worker.run();
+      stops.push(async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await workerRun;
+      });
+      workerRun.catch((err) => {
+        logger.fatal({ err }, 'worker stopped unexpectedly');
+        void shutdown('worker-failure');
+      });
+    }
+
+    let server: Server | undefined;
+    if (runsApi) {
+      const bulks = new BulkService({
         repo: services.repo,
-        provider: services.provider!,
+        client,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
         logger,
-        webhookSecrets: webhookSecrets.values,
         callbackGuard,
-        reportRetryMs: config.REPORT_RETRY_HOURS * 3_600_000,
-        leaseTiming: { submitTimeoutMs: config.PROVIDER_SUBMIT_TIMEOUT_MS, leaseMs: config.PROVIDER_SUBMIT_TIMEOUT_MS + 10_000 },
-      }),
-    });
-    const workerRun = worker.run();
-    stops.push(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await workerRun;
-    });
-    workerRun.catch((err) => {
-      logger.fatal({ err }, 'worker stopped unexpectedly');
-      void shutdown('worker-failure');
-    });
+      });
+      // Safe in several API processes at once: a workflow id is started once (the others see it started).
+      const reconcile = async () => {
+        await bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
+        await bulks.reconcileClosed().catch((err) => logger.error({ err }, 'reconciling abnormally closed bulks failed'));
+      };
+      void reconcile();
+      const reconcileTimer = setInterval(reconcile, 30_000);
+      stops.push(async () => clearInterval(reconcileTimer));
+
+      const app = createApp({
+        logger,
+        auth: new ApiKeyAuthenticator(apiKeys.values),
+        bulks,
+        control: new BulkControlService({ repo: services.repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) }),
+        reports: services.repo,
+        health: async () => {
+          await services.pingDatabase();
+          await connection.workflowService.getSystemInfo({});
+        },
+      });
+      server = await new Promise<Server>((resolve, reject) => {
+        // Not app.listen: Express 5 hands a listen error to its callback, which would look like success (the
+        // API URL printed, nothing listening).
+        const s = createServer(app);
+        s.once('error', (err: NodeJS.ErrnoException) =>
+          reject(err.code === 'EADDRINUSE' ? new Error(`port ${config.PORT} is already in use (PORT)`) : err),
+        );
+        s.listen(config.PORT, config.HOST, () => resolve(s));
+      });
+      stops.push(() => new Promise<void>((resolve) => server!.close(() => resolve())));
+    }
+
+    const showSecrets = process.stdout.isTTY === true;
+    const lines = [
+      role === 'worker'
+        ? `Worker:      task queue ${config.TEMPORAL_TASK_QUEUE}, provider ${services.provider!.name}`
+        : `API:         http://localhost:${config.PORT}`,
+      devServer
+        ? `Temporal UI: http://localhost:${config.TEMPORAL_UI_PORT}`
+        : `Temporal:    ${config.temporalAddress} (namespace ${config.TEMPORAL_NAMESPACE})`,
+      // Generated secrets are shown on an interactive terminal only: piped stdout is where JSON log lines go, and
+      // from there into log storage. Otherwise the line says where they are kept (owner-only files in DATA_DIR).
+      ...apiKeys.generated.map((account) =>
+        showSecrets
+          ? `API key generated for account "${account}": ${apiKeys.values.get(account)}`
+          : `API key generated for account "${account}": kept in ${apiKeys.file} (not printed: stdout is not a terminal)`,
+      ),
+      ...webhookSecrets.generated.map((account) =>
+        showSecrets
+          ? `Webhook secret generated for account "${account}" (X-Signature HMAC key): ${webhookSecrets.values.get(account)}`
+          : `Webhook secret generated for account "${account}": kept in ${webhookSecrets.file} (not printed: stdout is not a terminal)`,
+      ),
+      ...(apiKeys.file && apiKeys.generated.length === 0 ? [`API keys:    ${apiKeys.file}`] : []),
+    ];
+    // Printed to the terminal, not the log: generated secrets must not end up in log storage.
+    process.stdout.write(`\n${lines.join('\n')}\n\n`);
   }
-
-  let server: Server | undefined;
-  if (runsApi) {
-    const bulks = new BulkService({
-      repo: services.repo,
-      client,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      logger,
-      callbackGuard,
-    });
-    // Safe in several API processes at once: a workflow id is started once (the others see it started).
-    const reconcile = async () => {
-      await bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
-      await bulks.reconcileClosed().catch((err) => logger.error({ err }, 'reconciling abnormally closed bulks failed'));
-    };
-    void reconcile();
-    const reconcileTimer = setInterval(reconcile, 30_000);
-    stops.push(async () => clearInterval(reconcileTimer));
-
-    const app = createApp({
-      logger,
-      auth: new ApiKeyAuthenticator(apiKeys.values),
-      bulks,
-      control: new BulkControlService({ repo: services.repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) }),
-      reports: services.repo,
-      health: async () => {
-        await services.pingDatabase();
-        await connection.workflowService.getSystemInfo({});
-      },
-    });
-    server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.PORT, config.HOST, () => resolve(s));
-      s.once('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'EADDRINUSE' ? new Error(`port ${config.PORT} is already in use (PORT)`) : err),
-      );
-    });
-    stops.push(() => new Promise<void>((resolve) => server!.close(() => resolve())));
-  }
-
-  const showSecrets = process.stdout.isTTY === true;
-  const lines = [
-    role === 'worker'
-      ? `Worker:      task queue ${config.TEMPORAL_TASK_QUEUE}, provider ${services.provider!.name}`
-      : `API:         http://localhost:${config.PORT}`,
-    devServer
-      ? `Temporal UI: http://localhost:${config.TEMPORAL_UI_PORT}`
-      : `Temporal:    ${config.temporalAddress} (namespace ${config.TEMPORAL_NAMESPACE})`,
-    // Generated secrets are shown on an interactive terminal only: piped stdout is where JSON log lines go, and
-    // from there into log storage. Otherwise the line says where they are kept (owner-only files in DATA_DIR).
-    ...apiKeys.generated.map((account) =>
-      showSecrets
-        ? `API key generated for account "${account}": ${apiKeys.values.get(account)}`
-        : `API key generated for account "${account}": kept in ${apiKeys.file} (not printed: stdout is not a terminal)`,
-    ),
-    ...webhookSecrets.generated.map((account) =>
-      showSecrets
-        ? `Webhook secret generated for account "${account}" (X-Signature HMAC key): ${webhookSecrets.values.get(account)}`
-        : `Webhook secret generated for account "${account}": kept in ${webhookSecrets.file} (not printed: stdout is not a terminal)`,
-    ),
-    ...(apiKeys.file && apiKeys.generated.length === 0 ? [`API keys:    ${apiKeys.file}`] : []),
-  ];
-  // Printed to the terminal, not the log: generated secrets must not end up in log storage.
-  process.stdout.write(`\n${lines.join('\n')}\n\n`);
 }
 
 main().catch((err) => {
