@@ -109,6 +109,26 @@ test('reschedule moves the send time (and validity) of a pending bulk', async ()
   expect(call!.at).toBeLessThan(target + MINUTE);
 });
 
+test('a paused bulk that had started sending can be rescheduled: what is left goes at the new time, once resumed', async () => {
+  const now = await suite.env.currentTimeMs();
+  suite.stack.clock.now = now;
+  // A speed limit of 3 an hour: the first 3 go at once, the other 3 wait for the next hour.
+  await suite.stack.bulks.createBulk({ accountId: 'acme', bulkId: 'resched-started', speedLimit: { amount: 3, timeUnit: 'HOUR' }, messages: [msg({ destinations: numbers(6), validityPeriodMinutes: 2880 })] });
+  const handle = suite.stack.client.workflow.getHandle(bulkWorkflowId('acme', 'resched-started'));
+  for (let i = 0; i < 200 && (await handle.query(bulkStatusQuery)).counts.sent < 3; i++) await new Promise((r) => setTimeout(r, 50));
+  await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PAUSED' }] });
+  const target = now + 5 * HOUR;
+  await handle.executeUpdate(rescheduleUpdate, { args: [{ sendAt: new Date(target).toISOString() }] });
+  expect((await handle.query(bulkStatusQuery)).status).toBe('PAUSED');
+  await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'PENDING' }] });
+  const counts = await handle.result();
+  expect(counts).toMatchObject({ total: 6, sent: 6 });
+  const calls = (await sendBatchCalls(suite.stack.client, handle)).sort((a, b) => a.at - b.at);
+  expect(calls[0]!.at).toBeLessThan(now + MINUTE);
+  expect(calls.at(-1)!.at).toBeGreaterThanOrEqual(target);
+  expect(calls.at(-1)!.at).toBeLessThan(target + MINUTE);
+});
+
 test('reschedule to the past sends now', async () => {
   const now = await suite.env.currentTimeMs();
   const handle = await scheduled('resched-past', [msg({ sendAt: now + 10 * HOUR })]);
