@@ -3,11 +3,15 @@
  * must not stay PENDING. The reconciler (BulkService.reconcileClosed, and the API when it meets such a bulk)
  * starts a recovery run that cancels what was never handed over and awaits the reports of what was.
  */
+import { Client, Connection } from '@temporalio/client';
 import request from 'supertest';
+import { createApp } from '../../api/app';
+import { ApiKeyAuthenticator } from '../../api/auth';
+import { BulkControlService } from '../../core/bulk-control-service';
 import { bulkWorkflowId } from '../../core/bulk-service';
 import { BulkStatusKey } from '../../temporal/search-attributes';
 import { bulkStatusQuery } from '../../workflows/definitions';
-import { devServerSuite, eventually } from '../helpers/stack';
+import { devServerSuite, eventually, silentLogger, TEST_KEYS } from '../helpers/stack';
 
 // Reports take 4 s, so a bulk can be terminated between its submit and its reports.
 const suite = devServerSuite({ simulator: { deliveryDelayMs: 4000 } });
@@ -61,3 +65,26 @@ test('a bulk terminated after its submit is found by the periodic pass, keeps it
   expect(rows.every((r) => r.status_name === 'DELIVERED_TO_HANDSET')).toBe(true);
   expect(suite.stack.simulator.stats('acme:ts-')).toMatchObject({ accepted: 20, duplicates: 0 });
 }, 60_000);
+
+test('with Temporal unreachable, reading or steering a bulk answers 503 with the reason, never 500', async () => {
+  await suite.stack.bulks.createBulk({
+    accountId: 'acme',
+    bulkId: 'no-temporal',
+    messages: [{ text: 'x', flash: false, intermediateReport: false, sendAt: Date.now() + 3_600_000, destinations: destinations('nt', 1) }],
+  });
+  // The same database, but a Temporal address nothing listens on (the client retries for some seconds first).
+  const unreachable = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 1000 }) });
+  const app = createApp({
+    logger: silentLogger,
+    auth: new ApiKeyAuthenticator(TEST_KEYS),
+    bulks: suite.stack.bulks,
+    control: new BulkControlService({ repo: suite.stack.repo, client: unreachable }),
+    reports: suite.stack.repo,
+    health: async () => undefined,
+  });
+  const read = await request(app).get('/sms/1/bulks/status?bulkId=no-temporal').set('Authorization', AUTH).expect(503);
+  expect(read.body.requestError.serviceException).toMatchObject({ messageId: 'SERVICE_UNAVAILABLE' });
+  expect(read.body.requestError.serviceException.text).toContain('cannot be reached');
+  const steer = await request(app).put('/sms/1/bulks/status?bulkId=no-temporal').set('Authorization', AUTH).send({ status: 'PAUSED' }).expect(503);
+  expect(steer.body.requestError.serviceException.messageId).toBe('SERVICE_UNAVAILABLE');
+}, 90_000);
