@@ -339,27 +339,29 @@ async function waitForProgress(d: Deployment, bulkId: string, since: number, tot
 }
 
 /**
- * Kills `role` `kills` times, each at a random moment after it became ready, restarting it each time. Returns
- * how many kills fell while the bulk was still being dispatched.
+ * Applies `fault` `opts.kills` times, each at a random moment once the provider took something since the last
+ * one. Returns how many faults fell while the bulk was still being dispatched.
  */
-async function killRepeatedly(d: Deployment, role: Role, bulkId: string, opts: ChaosOptions): Promise<number> {
+async function faultRepeatedly(d: Deployment, bulkId: string, opts: ChaosOptions, name: string, fault: () => Promise<void>): Promise<number> {
   const [min, max] = opts.killAfterMs ?? [1000, 5000];
   let duringDispatch = 0;
-  let atLastKill = -1;
+  let atLast = -1;
   for (let k = 1; k <= opts.kills; k++) {
-    // Each kill falls on a process that is dispatching again (or done): first the provider must have taken
-    // something since the last kill, then a random moment later.
-    await waitForProgress(d, bulkId, atLastKill, opts.messages);
+    await waitForProgress(d, bulkId, atLast, opts.messages);
     await sleep(random(min, max));
-    await role.kill('SIGKILL');
-    const accepted = await acceptedSoFar(d, bulkId);
-    atLastKill = accepted;
-    if (accepted < opts.messages) duringDispatch++;
-    opts.log?.(`kill ${k}/${opts.kills}: SIGKILL with ${accepted} of ${opts.messages} accepted; restarting`);
-    await role.start();
+    atLast = await acceptedSoFar(d, bulkId);
+    if (atLast < opts.messages) duringDispatch++;
+    opts.log?.(`${name} ${k}/${opts.kills} with ${atLast} of ${opts.messages} accepted`);
+    await fault();
   }
   return duringDispatch;
 }
+
+/** SIGKILL of a role, restarted at once. */
+const killAndRestart = (role: Role) => async () => {
+  await role.kill('SIGKILL');
+  await role.start();
+};
 
 /**
  * The worker process is killed during a dispatch to the simulator in its own process; the API process stays
@@ -371,7 +373,7 @@ export async function workerKills(opts: ChaosOptions): Promise<ChaosFigures> {
     const started = Date.now();
     await postBulk(d, 'worker-kills', opts.messages);
     // roles: simulator, api, worker
-    const during = await killRepeatedly(d, d.roles[2]!, 'worker-kills', opts);
+    const during = await faultRepeatedly(d, 'worker-kills', opts, 'worker SIGKILL', killAndRestart(d.roles[2]!));
     await waitFinished(d, ['worker-kills'], 15 * 60_000);
     return await figures(d, 'worker SIGKILL (simulator in its own process)', ['worker-kills'], opts.messages, opts.kills, during, started);
   } finally {
@@ -385,7 +387,7 @@ export async function appKills(opts: ChaosOptions): Promise<ChaosFigures> {
   try {
     const started = Date.now();
     await postBulk(d, 'app-kills', opts.messages);
-    const during = await killRepeatedly(d, d.roles[0]!, 'app-kills', opts);
+    const during = await faultRepeatedly(d, 'app-kills', opts, 'all-in-one SIGKILL', killAndRestart(d.roles[0]!));
     await waitFinished(d, ['app-kills'], 15 * 60_000);
     return await figures(d, 'all-in-one SIGKILL (in-process simulator)', ['app-kills'], opts.messages, opts.kills, during, started);
   } finally {
@@ -405,15 +407,7 @@ export async function temporalKill(opts: ChaosOptions & { scheduled: number }): 
     const scheduled = Array.from({ length: opts.scheduled }, (_, i) => `sched-${i}`);
     for (const bulkId of scheduled) await postBulk(d, bulkId, 1, sendAt);
     await postBulk(d, 'dispatching', opts.messages);
-    let during = 0;
-    for (let k = 1; k <= opts.kills; k++) {
-      const [min, max] = opts.killAfterMs ?? [1000, 5000];
-      await sleep(random(min, max));
-      const accepted = await acceptedSoFar(d, 'dispatching');
-      if (accepted < opts.messages) during++;
-      opts.log?.(`Temporal server kill ${k}/${opts.kills} with ${accepted} of ${opts.messages} accepted`);
-      await d.restartTemporal(3000);
-    }
+    const during = await faultRepeatedly(d, 'dispatching', opts, 'Temporal server SIGKILL', () => d.restartTemporal(3000));
     const all = [...scheduled, 'dispatching'];
     await waitFinished(d, all, 15 * 60_000);
     return await figures(d, 'Temporal server SIGKILL and restart', all, opts.messages + opts.scheduled, opts.kills, during, started);
@@ -428,15 +422,7 @@ export async function postgresRestart(opts: ChaosOptions): Promise<ChaosFigures>
   try {
     const started = Date.now();
     await postBulk(d, 'pg-restart', opts.messages);
-    let during = 0;
-    for (let k = 1; k <= opts.kills; k++) {
-      const [min, max] = opts.killAfterMs ?? [1000, 5000];
-      await sleep(random(min, max));
-      const accepted = await acceptedSoFar(d, 'pg-restart');
-      if (accepted < opts.messages) during++;
-      opts.log?.(`PostgreSQL restart ${k}/${opts.kills} with ${accepted} of ${opts.messages} accepted`);
-      await d.pg!.restart(2000);
-    }
+    const during = await faultRepeatedly(d, 'pg-restart', opts, 'PostgreSQL restart', () => d.pg!.restart(2000));
     await waitFinished(d, ['pg-restart'], 15 * 60_000);
     return await figures(d, 'PostgreSQL restart', ['pg-restart'], opts.messages, opts.kills, during, started);
   } finally {
