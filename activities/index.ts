@@ -1,5 +1,6 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
-import { DispatchLeases } from '../db/dispatch-leases';
+import { ArmedBatches, type ArmedState } from '../db/armed-batches';
+import { DispatchLeases, type LeaseRange } from '../db/dispatch-leases';
 import { DEFAULT_LEASE_TIMING, HeldLease, LeaseLostError, type LeaseTiming, waitUntil } from './dispatch-lease';
 import { fetch } from 'undici';
 import type { Logger } from '../config/logger';
@@ -7,6 +8,7 @@ import { toXml } from '../core/xml';
 import { CallbackGuard } from '../core/callback-guard';
 import { signBody, toInfobipReport } from '../core/reports';
 import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
+import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
 import { messageReference, type SmsProvider, type SubmitResult } from '../providers/types';
 
 /** Settles with `work`, or rejects as soon as `signal` aborts: a provider that ignores the signal cannot hold a lane. */
@@ -41,6 +43,35 @@ export interface ActivityDeps {
   submitLanes?: number;
   /** Submit deadlines and dispatch leases (default DEFAULT_LEASE_TIMING); tests shorten them. */
   leaseTiming?: Partial<LeaseTiming>;
+  /** Batches of this process that submit at once (default SENDING_BATCHES); the others wait their turn. */
+  sendingBatches?: number;
+}
+
+/**
+ * Batches of one worker process that read, claim and submit at once. The worker runs many more sendBatch
+ * activities than this (armed batches wait for their due time in a slot each); only this many do the work.
+ */
+export const SENDING_BATCHES = 50;
+
+/** A counting semaphore: at most `size` holders at once, the others queue in order. */
+class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async take(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
 }
 
 export interface DeliverReportsResult {
@@ -56,6 +87,8 @@ export interface DeliverReportsResult {
   /** Messages delivered to the handset, and messages that failed (undeliverable or refused), so far. */
   delivered: number;
   failed: number;
+  /** Everything was final and pushed, and the bulk's final status (`closeAs`) was recorded in this round. */
+  closed?: boolean;
 }
 
 /** Infobip sends at most 100 reports per request. */
@@ -83,6 +116,12 @@ export interface SendBatchInput {
    * left QUEUED and the result says it is incomplete. Absent: no limit (histories from before it existed).
    */
   stopAfterMs?: number;
+  /**
+   * Armed batch: it was started this long before its due time (counted like stopAfterMs) and waits in the worker
+   * until then, so that the due moment costs no round trip to the server. At the due time it records itself
+   * FIRED, unless a pause, cancel or reschedule disarmed it first (db/armed-batches.ts): then it sends nothing.
+   */
+  startAfterMs?: number;
 }
 
 export interface SendBatchResult {
@@ -93,6 +132,8 @@ export interface SendBatchResult {
   recovered: number;
   /** False when the batch stopped at stopAfterMs with messages of its range left unsent (QUEUED). */
   complete?: boolean;
+  /** An armed batch that was disarmed before its due time: it sent nothing. */
+  disarmed?: boolean;
   /** The bulk's delivery outcomes so far (reports arrive while it still sends), for the workflow's live counts. */
   delivered?: number;
   failed?: number;
@@ -123,9 +164,12 @@ export function createActivities({
   reportRetryMs = 48 * 3_600_000,
   submitLanes = SUBMIT_LANES,
   leaseTiming,
+  sendingBatches = SENDING_BATCHES,
 }: ActivityDeps) {
   const timing: LeaseTiming = { ...DEFAULT_LEASE_TIMING, ...leaseTiming };
   const leases = new DispatchLeases(repo.db);
+  const armed = new ArmedBatches(repo.db);
+  const sending = new Slots(sendingBatches);
   /** POSTs one request of reports; true on a 2xx answer. Never follows redirects (they could lead inside). */
   async function post(url: string, contentType: string, reports: ReportRow[], secret: string): Promise<boolean> {
     const results = reports.map(toInfobipReport);
@@ -334,6 +378,61 @@ export function createActivities({
     return { submitted: outcome.accepted, rejected: outcome.refused, complete: handedOut === toSend.length };
   }
 
+  async function recordState(accountId: string, bulkId: string, status: string, sendAt: number): Promise<void> {
+    await repo.setBulkState(accountId, bulkId, status, sendAt);
+    // Armed-batch rows matter until their batch's activity can no longer run (minutes): a day is plenty.
+    if (FINAL_BULK_STATUSES.has(status as BulkStatus)) await armed.forgetBefore(Date.now() - 86_400_000);
+  }
+
+  /** The work of one batch attempt once it may send: fence, resolve what is in doubt, claim, submit. */
+  async function sendRange(input: SendBatchInput, batch: string, range: LeaseRange, deadline: number): Promise<SendBatchResult> {
+    const { accountId, bulkId, groupIndex } = input;
+    const ctx = Context.current();
+    const info = ctx.info;
+    // Fencing: take this range's lease (revoking earlier attempts over any of it) and wait until none of their
+    // submits can land any more. Only then is "in doubt" a settled question the provider can answer.
+    const { lease, fenceUntil } = await HeldLease.acquire(leases, `${batch}#${info.attempt}`, batch, range, timing);
+    let done = 0;
+    const timer = setInterval(() => {
+      ctx.heartbeat({ done });
+      lease.tick();
+    }, HEARTBEAT_TIMER_MS);
+    /** Set when a submit ended without an answer: it may still land, so the lease must run out, not be released. */
+    let unanswered = false;
+    try {
+      if (fenceUntil > Date.now()) {
+        logger.info({ accountId, bulkId, waitMs: fenceUntil - Date.now() }, 'waiting until an earlier attempt can submit no more');
+        await waitUntil(fenceUntil);
+      }
+      const rows = await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq);
+      const inDoubt = rows.filter((r) => r.state === 'SUBMITTING').map((r) => r.message_id);
+      const found = await recoverInDoubt(accountId, inDoubt, batch);
+      const recovered = found.size;
+      let toSend: DispatchRow[] = found.size > 0 ? rows.filter((r) => !found.has(r.message_id)) : rows;
+      if (inDoubt.length > 0) {
+        logger.info({ accountId, bulkId, inDoubt: inDoubt.length, recovered }, 'resolved in-doubt messages');
+      }
+
+      // One claim for the whole range: after a crash, whatever is still SUBMITTING is resolved by lookup above.
+      const claimed = await repo.claimRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq, batch, Date.now());
+      if (claimed !== toSend.length) {
+        // Something else finalized part of the range meanwhile (a cancel or expiry): send only what is ours.
+        const ours = new Set((await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq)).map((r) => r.message_id));
+        toSend = toSend.filter((r) => ours.has(r.message_id));
+      }
+      const result = await submitClaimed(input, batch, toSend, lease, deadline, (n) => (done = n), () => (unanswered = true));
+      return { ...result, recovered, ...(await repo.deliveryOutcomes(accountId, bulkId)) };
+    } catch (err) {
+      if (lease.isLost) throw new LeaseLostError(`batch ${batch}: a later attempt took over (${(err as Error).message})`);
+      throw err;
+    } finally {
+      clearInterval(timer);
+      if (!unanswered && !lease.isLost) {
+        await lease.release().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not release dispatch lease'));
+      }
+    }
+  }
+
   return {
     async sendBatch(input: SendBatchInput): Promise<SendBatchResult> {
       const { accountId, bulkId, groupIndex } = input;
@@ -349,49 +448,42 @@ export function createActivities({
       const batch = `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
       const range = { accountId, bulkId, groupIndex, fromSeq: input.fromSeq, toSeq: input.toSeq };
 
-      // Fencing: take this range's lease (revoking earlier attempts over any of it) and wait until none of their
-      // submits can land any more. Only then is "in doubt" a settled question the provider can answer.
-      const { lease, fenceUntil } = await HeldLease.acquire(leases, `${batch}#${info.attempt}`, batch, range, timing);
-      let done = 0;
-      const timer = setInterval(() => {
-        ctx.heartbeat({ done });
-        lease.tick();
-      }, HEARTBEAT_TIMER_MS);
-      /** Set when a submit ended without an answer: it may still land, so the lease must run out, not be released. */
-      let unanswered = false;
+      if (input.startAfterMs !== undefined) {
+        // Armed: wait here until the due time (no heartbeats meanwhile: the heartbeat timeout covers the wait),
+        // then fire, unless disarmed first. A retry after a lost worker finds its due time passed.
+        const dueAt = Date.now() + input.startAfterMs - (info.currentAttemptScheduledTimestampMs - info.scheduledTimestampMs);
+        if (dueAt > Date.now()) await ctx.sleep(dueAt - Date.now());
+        const state = (await armed.settle(accountId, bulkId, [batch], 'FIRED', Date.now())).get(batch);
+        if (state === 'DISARMED') return { submitted: 0, rejected: 0, recovered: 0, complete: false, disarmed: true };
+      }
+      // Only so many batches of this process work at once; the others wait, heartbeating.
+      const queued = setInterval(() => ctx.heartbeat(), HEARTBEAT_TIMER_MS);
+      const turn = sending.take();
       try {
-        if (fenceUntil > Date.now()) {
-          logger.info({ accountId, bulkId, waitMs: fenceUntil - Date.now() }, 'waiting until an earlier attempt can submit no more');
-          await waitUntil(fenceUntil);
-        }
-        const rows = await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq);
-        const inDoubt = rows.filter((r) => r.state === 'SUBMITTING').map((r) => r.message_id);
-        const found = await recoverInDoubt(accountId, inDoubt, batch);
-        const recovered = found.size;
-        let toSend: DispatchRow[] = found.size > 0 ? rows.filter((r) => !found.has(r.message_id)) : rows;
-        if (inDoubt.length > 0) {
-          logger.info({ accountId, bulkId, inDoubt: inDoubt.length, recovered }, 'resolved in-doubt messages');
-        }
-
-        // One claim for the whole range: after a crash, whatever is still SUBMITTING is resolved by lookup above.
-        const claimed = await repo.claimRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq, batch, Date.now());
-        if (claimed !== toSend.length) {
-          // Something else finalized part of the range meanwhile (a cancel or expiry): send only what is ours.
-          const ours = new Set((await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq)).map((r) => r.message_id));
-          toSend = toSend.filter((r) => ours.has(r.message_id));
-        }
-        const result = await submitClaimed(input, batch, toSend, lease, deadline, (n) => (done = n), () => (unanswered = true));
-        return { ...result, recovered, ...(await repo.deliveryOutcomes(accountId, bulkId)) };
+        await Promise.race([turn, ctx.cancelled]);
       } catch (err) {
-        if (lease.isLost) throw new LeaseLostError(`batch ${batch}: a later attempt took over (${(err as Error).message})`);
+        // Cancelled while queued: the turn, once it comes, is passed on at once.
+        void turn.then(() => sending.give());
         throw err;
       } finally {
-        clearInterval(timer);
-        if (!unanswered && !lease.isLost) {
-          await lease.release().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not release dispatch lease'));
-        }
+        clearInterval(queued);
+      }
+      try {
+        return await sendRange(input, batch, range, deadline);
+      } finally {
+        sending.give();
       }
     },
+
+    /**
+     * Disarms batches that were started ahead of their due time (a pause, cancel or reschedule came first).
+     * Says for each whether it is DISARMED (it will send nothing) or already FIRED (it is sending: stop it as
+     * any running batch).
+     */
+    async disarmBatches(input: { accountId: string; bulkId: string; batches: string[] }): Promise<Record<string, ArmedState>> {
+      return Object.fromEntries(await armed.settle(input.accountId, input.bulkId, input.batches, 'DISARMED', Date.now()));
+    },
+
 
     /**
      * Validity ended: every message of the group not handed to the provider is EXPIRED_EXPIRED. Messages left
@@ -418,7 +510,7 @@ export function createActivities({
      * Pushes the reports of a bulk that are due, at most 100 per request, grouped by notifyUrl and content type.
      * `now` is the workflow's clock, so retry schedules hold under time skipping as in production.
      */
-    async deliverReports(input: { accountId: string; bulkId: string; now: number }): Promise<DeliverReportsResult> {
+    async deliverReports(input: { accountId: string; bulkId: string; now: number; closeAs?: BulkStatus; sendAt?: number }): Promise<DeliverReportsResult> {
       const { accountId, bulkId, now } = input;
       const result: DeliverReportsResult = {
         pushed: 0,
@@ -461,7 +553,13 @@ export function createActivities({
         }
         if (result.pushFailed > 0) break;
       }
-      return { ...result, ...(await repo.reportProgress(accountId, bulkId)) };
+      const progress = { ...result, ...(await repo.reportProgress(accountId, bulkId)) };
+      // The last round of the bulk records its final status too: the workflow needs no activity for it.
+      if (input.closeAs !== undefined && input.sendAt !== undefined && progress.notFinal === 0 && progress.pending === 0) {
+        await recordState(accountId, bulkId, input.closeAs, input.sendAt);
+        return { ...progress, closed: true };
+      }
+      return progress;
     },
 
     /** Submitted messages whose report never came within the wait after validity: EXPIRED_DLR_UNKNOWN. */
@@ -474,7 +572,7 @@ export function createActivities({
 
     /** The workflow is the authority on a bulk's state; the database keeps its final status for lists and logs. */
     async recordBulkState(input: { accountId: string; bulkId: string; status: string; sendAt: number }): Promise<void> {
-      await repo.setBulkState(input.accountId, input.bulkId, input.status, input.sendAt);
+      await recordState(input.accountId, input.bulkId, input.status, input.sendAt);
     },
 
     /** The bulk's counts from its messages, for a run that takes over from a terminated one. */

@@ -28,6 +28,8 @@ export const BENCH_KEY = 'bench-key-123';
 export interface Simulator {
   url: string;
   pid: number;
+  /** Where it keeps its SQLite file (simulator.sqlite): a benchmark may read the accept times there. */
+  dataDir: string;
   provider: HttpSmsProvider;
   /**
    * Messages handed to submit so far (duplicates included), messages accepted (all callers), and the
@@ -60,6 +62,7 @@ export async function startSimulator(): Promise<Simulator> {
   return {
     url,
     pid: child.pid!,
+    dataDir,
     provider: new HttpSmsProvider(url, { pullWaitMs: 1000 }),
     progress: async () =>
       (await (await fetch(`${url}/counter`)).json()) as { totalSubmits: number; accepted: number; lastAcceptAt: number },

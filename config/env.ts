@@ -41,6 +41,11 @@ export const envSchema = z.object({
   TEMPORAL_CLI_PATH: z.string().optional(),
   API_KEYS: accountPairs('key').optional(),
   WEBHOOK_SECRETS: accountPairs('secret').optional(),
+  /**
+   * Durability of the SQLite files (the orchestrator's database and the embedded Temporal server's), both in WAL
+   * mode: `full` survives power cuts, `normal` only process crashes and is faster (README: durability settings).
+   */
+  SQLITE_SYNCHRONOUS: z.enum(['full', 'normal']).default('full'),
   DATABASE_URL: z
     .string()
     .regex(/^(postgres|postgresql):\/\//, 'expected a postgres:// URL (unset means SQLite under DATA_DIR)')

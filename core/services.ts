@@ -95,6 +95,7 @@ export async function createServices(
   const db = openDatabase({
     url: config.DATABASE_URL,
     sqliteFile: path.join(config.dataDir, 'orchestrator.sqlite'),
+    sqliteSynchronous: config.SQLITE_SYNCHRONOUS,
     onIdleError: (err) => logger.warn({ err: err.message }, 'an idle database connection failed; it will be replaced'),
   });
   await migrateToLatest(db);

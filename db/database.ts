@@ -4,7 +4,7 @@ import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema';
 import { migrationProvider } from './migrations';
-import { SqliteThreadDialect } from './sqlite-thread-dialect';
+import { type SqliteSynchronous, SqliteThreadDialect } from './sqlite-thread-dialect';
 
 export type Db = Kysely<Database>;
 
@@ -12,6 +12,8 @@ export interface DatabaseOptions {
   /** `postgres://…` for PostgreSQL; otherwise a SQLite file path (or ':memory:'). */
   url?: string;
   sqliteFile?: string;
+  /** SQLITE_SYNCHRONOUS for a SQLite file (default full). */
+  sqliteSynchronous?: SqliteSynchronous;
   /** Told when an idle PostgreSQL connection fails (logged by the caller; the pool recovers by itself). */
   onIdleError?: (err: Error) => void;
 }
@@ -36,7 +38,7 @@ export function openDatabase(options: DatabaseOptions): Db {
   }
   const file = options.sqliteFile ?? ':memory:';
   if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-  return new Kysely<Database>({ dialect: new SqliteThreadDialect(file) });
+  return new Kysely<Database>({ dialect: new SqliteThreadDialect(file, options.sqliteSynchronous) });
 }
 
 export async function migrateToLatest(db: Db): Promise<void> {

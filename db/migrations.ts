@@ -121,6 +121,25 @@ const migrations: Record<string, Migration> = {
       await sql`drop table dispatch_leases`.execute(db);
     },
   },
+  '0004_armed_batches': {
+    // Batches started ahead of their due time (workflows/bulk-workflow.ts, "armed"): which of them went off at
+    // their due time and which a pause, cancel or reschedule disarmed first. One row per batch, the first writer
+    // wins: a batch that finds itself disarmed sends nothing, and a disarm that finds the batch fired waits for it.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('armed_batches')
+        .addColumn('batch', 'text', (c) => c.primaryKey())
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('bulk_id', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('armed_batches_at_idx').on('armed_batches').columns(['at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table armed_batches`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -68,6 +68,16 @@ export interface ReportTable {
 }
 
 /** One dispatch attempt's right to submit the messages of a range (see db/dispatch-leases.ts). */
+/** A batch started ahead of its due time: FIRED at its due time, or DISARMED before it (db/armed-batches.ts). */
+export interface ArmedBatchTable {
+  /** `<runId>/<activityId>`, as messages.dispatch_batch. */
+  batch: string;
+  account_id: string;
+  bulk_id: string;
+  state: 'FIRED' | 'DISARMED';
+  at: Millis;
+}
+
 export interface DispatchLeaseTable {
   /** `<runId>/<activityId>#<attempt>`. */
   holder: string;
@@ -89,4 +99,5 @@ export interface Database {
   messages: MessageTable;
   reports: ReportTable;
   dispatch_leases: DispatchLeaseTable;
+  armed_batches: ArmedBatchTable;
 }

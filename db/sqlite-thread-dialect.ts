@@ -18,7 +18,15 @@ import {
 /** What the main thread hands the SQLite thread at start. */
 export interface SqliteThreadData {
   file: string;
+  synchronous: SqliteSynchronous;
 }
+
+/**
+ * SQLite's `synchronous` setting (with WAL). `full`: every commit is on disk before it returns, so a power cut
+ * or OS crash loses nothing committed. `normal`: commits survive a crash of the process (kill -9, OOM), but an
+ * OS crash or power cut may roll back the last ones.
+ */
+export type SqliteSynchronous = 'full' | 'normal';
 
 /** One statement to run, or the request to close the connection and end the thread. */
 export type SqliteRequest =
@@ -51,12 +59,15 @@ type Pending = { resolve: (reply: SqliteReply) => void; reject: (err: Error) => 
  * compiler as Kysely's own SQLite dialect, with every statement run off the event loop.
  */
 export class SqliteThreadDialect implements Dialect {
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly synchronous: SqliteSynchronous = 'full',
+  ) {}
   createAdapter(): DialectAdapter {
     return new TransactionalDdlSqliteAdapter();
   }
   createDriver(): Driver {
-    return new SqliteThreadDriver(this.file);
+    return new SqliteThreadDriver(this.file, this.synchronous);
   }
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();
@@ -88,7 +99,10 @@ class SqliteThreadDriver implements Driver {
   private release: () => void = () => {};
   private readonly connection: DatabaseConnection;
 
-  constructor(private readonly file: string) {
+  constructor(
+    private readonly file: string,
+    private readonly synchronous: SqliteSynchronous,
+  ) {
     this.connection = {
       executeQuery: async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
         const answer = await this.request({ id: this.nextId++, sql: query.sql, parameters: query.parameters });
@@ -104,7 +118,7 @@ class SqliteThreadDriver implements Driver {
 
   async init(): Promise<void> {
     const worker = new Worker(path.join(__dirname, 'sqlite-thread-bootstrap.cjs'), {
-      workerData: { file: this.file } satisfies SqliteThreadData,
+      workerData: { file: this.file, synchronous: this.synchronous } satisfies SqliteThreadData,
     });
     this.worker = worker;
     const started = new Promise<SqliteReply>((resolve, reject) => this.pending.set(0, { resolve, reject }));

@@ -120,6 +120,7 @@ async function main(): Promise<void> {
         port: config.TEMPORAL_PORT,
         uiPort: config.TEMPORAL_UI_PORT,
         dbFile: `${config.dataDir}/temporal.sqlite`,
+        sqliteSynchronous: config.SQLITE_SYNCHRONOUS,
         namespace: config.TEMPORAL_NAMESPACE,
         logger: logger.child({ component: 'temporal-server' }),
       });

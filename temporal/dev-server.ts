@@ -10,6 +10,11 @@ export interface DevServerOptions {
   uiPort?: number;
   /** Persistent SQLite file; omitted means in memory (tests). */
   dbFile?: string;
+  /**
+   * The file's durability (SQLITE_SYNCHRONOUS), always in WAL mode: the server's own default (rollback journal)
+   * makes every write several fsyncs, and the due burst of many bulks waits on them (README: durability).
+   */
+  sqliteSynchronous?: 'full' | 'normal';
   namespace?: string;
   ip?: string;
   logger?: Logger;
@@ -60,7 +65,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   ];
   if (options.uiPort) args.push('--ui-port', String(options.uiPort), '--ui-ip', ip);
   else args.push('--headless');
-  if (options.dbFile) args.push('--db-filename', options.dbFile);
+  if (options.dbFile) {
+    args.push('--db-filename', options.dbFile);
+    args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', `synchronous=${options.sqliteSynchronous ?? 'full'}`);
+  }
 
   const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let exited = false;

@@ -12,6 +12,9 @@ export interface BulkWorkerOptions {
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
+/** Activities one worker process runs at once, armed batches waiting for their due time included. */
+export const ACTIVITY_SLOTS = 20_000;
+
 export async function createBulkWorker(options: BulkWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
@@ -19,7 +22,9 @@ export async function createBulkWorker(options: BulkWorkerOptions): Promise<Work
     taskQueue: options.taskQueue,
     activities: options.activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    maxConcurrentActivityTaskExecutions: 50,
+    // Armed batches wait for their due time in a slot each (thousands of bulks may be due at one instant); the
+    // batches that really read, claim and submit are bounded inside the activity (SENDING_BATCHES).
+    maxConcurrentActivityTaskExecutions: ACTIVITY_SLOTS,
     // Cancellation reaches an activity with a heartbeat response: frequent heartbeats make pause fast.
     maxHeartbeatThrottleInterval: '100 milliseconds',
     defaultHeartbeatThrottleInterval: '100 milliseconds',

@@ -6,6 +6,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -76,10 +77,28 @@ export const DISPATCH_CONCURRENCY = 2;
 /** Well below the server's 50k-event limit, so a 1M-destination bulk keeps each run's history small. */
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
 
+/**
+ * Armed dispatch. A bulk's first batches are started this long before they are due — a lead drawn per run from
+ * [min, max], so that thousands of bulks due at one instant spread their arming over the interval — and wait in
+ * the worker (activities: sendBatch `startAfterMs`). The due moment then costs no timer, workflow task or
+ * activity dispatch: the batch just goes. A pause, cancel or reschedule before then disarms it (db/armed-batches.ts).
+ * Without it, 1,000 bulks due at one instant sent up to 2 minutes late (issue 12; README: timing).
+ */
+export const ARM_LEAD_MS: readonly [number, number] = [20_000, 60_000];
+/** An armed batch holds at most this many messages: it ends soon after the due time and the next batches follow. */
+export const ARMED_BATCH_MAX = 2000;
+
 /** How long after the last validity ends a bulk waits for delivery reports before EXPIRED_DLR_UNKNOWN. */
 export const REPORT_WAIT_AFTER_VALIDITY_MS = 24 * 3_600_000;
 /** Report polling backs off from 1 s to this while nothing changes. */
 const REPORT_POLL_MAX_MS = 60_000;
+
+/** A number in [0, 1) from a string: 32-bit FNV-1a. */
+function unitHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0) / 2 ** 32;
+}
 
 const UNIT_MS = { MINUTE: 60_000, HOUR: 3_600_000, DAY: 86_400_000 } as const;
 
@@ -114,10 +133,18 @@ function accept<T>(decision: Decision<T>): T {
 }
 
 interface Batch {
+  /** `<runId>/<activityId>`, as the activity and the database name it. */
+  id: string;
   group: number;
+  from: number;
+  to: number;
   size: number;
   scope: CancellationScope;
   done: Promise<void>;
+  /** Armed and not yet known to have fired: its due time. */
+  armedFor?: number;
+  /** Disarmed: its range went back to be sent later, and whatever its activity reports is ignored. */
+  detached?: boolean;
 }
 
 export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts> {
@@ -127,6 +154,11 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   const historyLimit = input.tuning?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
   const batchTimeBudget = input.tuning?.batchTimeBudgetMs ?? BATCH_TIME_BUDGET_MS;
   const carried = input.carried;
+  // Runs started before armed dispatch existed replay as they were recorded (no arming, a report round at once).
+  const armedDispatch = patched('armed-dispatch');
+  const [armMin, armMax] = input.tuning?.armLeadMs ?? ARM_LEAD_MS;
+  // Drawn from the workflow id (FNV-1a): the same on every replay, spread evenly over many bulks.
+  const armLead = armedDispatch ? armMin + unitHash(workflowInfo().workflowId) * Math.max(0, armMax - armMin) : 0;
 
   // ---- state ----
   // Dates arrive as ISO-8601 strings (epoch milliseconds from older inputs are read too); inside, they are millis.
@@ -202,10 +234,28 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     const base = Math.max(now, g.sendAt, speedFreeAt);
     const opens = nextWindowOpening(g.window, base);
     if (opens >= validity.at) return validity;
+    const due = armableDue(g, now);
+    if (due !== undefined) return { at: Math.max(now, due - armLead), why: `arming the first batch for ${formatInstant(due)}` };
     if (opens > base) return { at: opens, why: `window opens ${formatWindowOpening(g.window, opens)}` };
     if (base === g.sendAt && g.sendAt > now) return { at: base, why: `sendAt ${formatInstant(g.sendAt)}` };
     if (speedLimit && base === speedFreeAt) return { at: base, why: `speed limit: next ${formatCount(speedLimit.amount)} at ${formatInstant(base)}` };
     return { at: base, why: 'the next batch' };
+  }
+
+  /**
+   * When the group's next batch could be armed for — its send time or its window's opening — if it can be armed
+   * now: arming is on, the bulk runs, a batch slot is free and the speed limit allows messages at that time.
+   */
+  function armableDue(g: ScheduleGroup, now: number): number | undefined {
+    if (armLead <= 0 || (status !== 'PENDING' && status !== 'PROCESSING') || inFlight.length >= concurrency || historyFull()) return undefined;
+    const due = nextWindowOpening(g.window, Math.max(now, g.sendAt));
+    if (due <= now || due >= g.validityEndsAt) return undefined;
+    return speedAllowance(speedLimit, sendLog, due, inFlightSize()).allowed > 0 ? due : undefined;
+  }
+
+  function historyFull(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength >= historyLimit;
   }
 
   function setStatus(next: BulkStatus): void {
@@ -217,8 +267,44 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
 
   // ---- control: one transition function for Updates (API) and Signals (operators) ----
   async function stopInFlight(): Promise<void> {
+    await disarm();
     for (const batch of inFlight) batch.scope.cancel();
     await Promise.all(inFlight.map((b) => b.done));
+  }
+
+  /**
+   * Disarms the batches armed for a due time (and not yet known to have fired). Each disarmed one sends nothing:
+   * its range goes back at once. One that fired already is a running batch like any other. True when no armed
+   * batch had fired.
+   */
+  async function disarm(): Promise<boolean> {
+    const armed = inFlight.filter((b) => b.armedFor !== undefined);
+    if (armed.length === 0) return true;
+    const states = await labelled('disarm batches armed ahead of their due time').disarmBatches({
+      accountId,
+      bulkId,
+      batches: armed.map((b) => b.id),
+    });
+    let fired = 0;
+    for (const b of armed) {
+      if (b.detached || b.armedFor === undefined) continue;
+      if (states[b.id] === 'DISARMED') detach(b);
+      else {
+        b.armedFor = undefined;
+        fired++;
+      }
+    }
+    return fired === 0;
+  }
+
+  /** A disarmed batch leaves the books: its range is handed back, its activity's outcome is ignored. */
+  function detach(b: Batch): void {
+    b.detached = true;
+    b.armedFor = undefined;
+    b.scope.cancel();
+    inFlight.splice(inFlight.indexOf(b), 1);
+    leftovers.set(b.group, [...(leftovers.get(b.group) ?? []), [b.from, b.to]]);
+    changes++;
   }
 
   async function applyStatus(requested: RequestedStatus, by: string, via: ControlRecord['via']): Promise<BulkStatus> {
@@ -278,10 +364,14 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
       description: 'The API\'s status change: {"status": "PENDING" | "PAUSED" | "CANCELED", "by"?: name}. Answered once applied (after a pause or cancel, nothing more is sent).',
     },
   );
+  const STARTED_SENDING = 'the bulk started sending at its send time before the reschedule came';
   setHandler(
     rescheduleUpdate,
-    (arg) => {
+    async (arg) => {
       const { sendAt, by } = accept(parseRescheduleInput(arg));
+      accept(rescheduleDecision(sendAt));
+      // A batch armed for the old time must not go off: disarmed first (or, if it already went, refused).
+      if (!(await disarm())) accept<never>({ ok: false, reason: STARTED_SENDING });
       return { bulkId, sendAt: isoInstant(applyReschedule(accept(rescheduleDecision(sendAt)), by ?? 'api', 'update')) };
     },
     {
@@ -316,7 +406,13 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     if (!input.ok) return refuse('reschedule', 'invalid', undefined, `bad input: ${input.reason}`);
     const decision = rescheduleDecision(input.value.sendAt);
     if (!decision.ok) return refuse('reschedule', isoInstant(input.value.sendAt), input.value.by, decision.reason);
-    applyReschedule(decision.value, input.value.by ?? 'operator', 'signal');
+    if (!inFlight.some((b) => b.armedFor !== undefined)) return void applyReschedule(decision.value, input.value.by ?? 'operator', 'signal');
+    void disarm().then((none) => {
+      const again = rescheduleDecision(input.value.sendAt);
+      if (!none) refuse('reschedule', isoInstant(input.value.sendAt), input.value.by, STARTED_SENDING);
+      else if (!again.ok) refuse('reschedule', isoInstant(input.value.sendAt), input.value.by, again.reason);
+      else applyReschedule(again.value, input.value.by ?? 'operator', 'signal');
+    });
   }, { description: rescheduleHelp });
 
   let reportsArrived = false;
@@ -366,29 +462,51 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     if (input.recovery && !carried) await takeOver(input.recovery);
     // ---- dispatch ----
     let launched = 0;
-    function launch(group: ScheduleGroup, fromSeq: number, toSeq: number): void {
+    /** Starts a batch over [fromSeq, toSeq) of the group: now, or armed for `dueAt` (it waits in the worker). */
+    function launch(group: ScheduleGroup, fromSeq: number, toSeq: number, dueAt?: number): void {
       const scope = new CancellationScope();
       // Our own activity id, so that a cancelled batch's outcome can still be counted (the activity tags the
       // messages it submits with runId/activityId).
       const activityId = `batch-${group.index}-${fromSeq}-${++launched}`;
       const now = Date.now();
-      const stopAt = Math.min(windowClosesAt(group.window, now), group.validityEndsAt, now + batchTimeBudget);
+      const startAt = dueAt ?? now;
+      const stopAt = Math.min(windowClosesAt(group.window, startAt), group.validityEndsAt, startAt + batchTimeBudget);
       // Batches stop when their group's window closes, its validity ends or their time budget is spent, and hand
       // back what they did not reach (as do paused batches).
-      const range = { accountId, bulkId, groupIndex: group.index, fromSeq, toSeq, stopAfterMs: Math.max(0, stopAt - now) };
+      const range = {
+        accountId,
+        bulkId,
+        groupIndex: group.index,
+        fromSeq,
+        toSeq,
+        stopAfterMs: Math.max(0, stopAt - now),
+        ...(dueAt !== undefined ? { startAfterMs: dueAt - now } : {}),
+      };
+      const what = `messages ${formatCount(fromSeq + 1)}–${formatCount(toSeq)} of ${formatCount(group.messageCount)}${groups.length > 1 ? ` (schedule ${group.index + 1})` : ''}`;
       const { sendBatch } = proxyActivities<Activities>({
         ...sendBatchOptions,
+        // An armed batch is silent until its due time: its timeouts reach past the wait.
+        ...(dueAt !== undefined ? { startToCloseTimeout: dueAt - now + 120_000, heartbeatTimeout: dueAt - now + 10_000 } : {}),
         activityId,
-        summary: `send messages ${formatCount(fromSeq + 1)}–${formatCount(toSeq)} of ${formatCount(group.messageCount)}${groups.length > 1 ? ` (schedule ${group.index + 1})` : ''}`,
+        summary: dueAt !== undefined ? `armed: send ${what} at ${formatInstant(dueAt)}` : `send ${what}`,
       });
       const batch: Batch = {
+        id: `${workflowInfo().runId}/${activityId}`,
         group: group.index,
+        from: fromSeq,
+        to: toSeq,
         size: toSeq - fromSeq,
         scope,
+        ...(dueAt !== undefined ? { armedFor: dueAt } : {}),
         done: scope
           .run(() => sendBatch(range))
           .then(
             (result: SendBatchResult) => {
+              if (batch.detached) return;
+              batch.armedFor = undefined;
+              if (result.disarmed) return handBack(group.index, fromSeq, toSeq);
+              everSent = true;
+              if (status === 'PENDING') setStatus('PROCESSING');
               counts.sent += result.submitted;
               counts.rejected += result.rejected;
               // Stamped at the end, so the next unit starts after the batch's last message really went out.
@@ -397,6 +515,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
               if (result.complete === false) handBack(group.index, fromSeq, toSeq);
             },
             async (err: unknown) => {
+              if (batch.detached) return;
               if (!isCancellation(err)) throw err;
               // Stopped by a pause or cancel: count what it did submit, and hand the range back to be sent (or
               // canceled) later; the next batch over it skips what was sent and resolves anything in doubt.
@@ -409,12 +528,13 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
             },
           )
           .finally(() => {
+            if (batch.detached) return;
             inFlight.splice(inFlight.indexOf(batch), 1);
             changes++;
           }),
       };
       inFlight.push(batch);
-      everSent = true;
+      if (dueAt === undefined) everSent = true;
     }
 
     /** A batch's range goes back to be sent later; the next batch over it skips what was sent. */
@@ -451,10 +571,6 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
         : batchSize;
 
     const groupBusy = (g: ScheduleGroup) => inFlight.some((b) => b.group === g.index);
-    const historyFull = () => {
-      const info = workflowInfo();
-      return info.continueAsNewSuggested || info.historyLength >= historyLimit;
-    };
 
     const carryOver = (): CarriedState => {
       const unit = speedLimit ? UNIT_MS[speedLimit.timeUnit] : 0;
@@ -503,7 +619,20 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
           changes++;
           continue;
         }
-        if (draining || status === 'PAUSED' || now < group.sendAt || !isWindowOpen(group.window, now)) continue;
+        if (draining || status === 'PAUSED') continue;
+        if (now < group.sendAt || !isWindowOpen(group.window, now)) {
+          // Not due yet: within the arming lead, its first batches go out now and wait in the worker.
+          const due = armableDue(group, now);
+          if (due === undefined || due - now > armLead) continue;
+          while (inFlight.length < concurrency && hasUnsent(group)) {
+            const { allowed } = speedAllowance(speedLimit, sendLog, due, inFlightSize());
+            if (allowed === 0) break;
+            const [from, to] = takeRange(group, Math.min(batchSizeFor(launched), allowed, ARMED_BATCH_MAX))!;
+            launch(group, from, to, due);
+            changes++;
+          }
+          continue;
+        }
         while (inFlight.length < concurrency && (status === 'PENDING' || status === 'PROCESSING')) {
           if (!hasUnsent(group)) break;
           const { allowed } = speedAllowance(speedLimit, sendLog, now, inFlightSize());
@@ -531,7 +660,16 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
         // No timer while batches run: they take seconds, and every due time is re-checked when one finishes.
         // (A timer here could also be started and cancelled in one activation, which the Java test server
         // rejects with "invalid history builder state".)
-        showDetails(inFlight.length > 0 ? `sending (${inFlight.length} batch${inFlight.length > 1 ? 'es' : ''} in flight)` : status === 'PAUSED' ? 'resume or cancel' : 'an operator');
+        const armedFor = inFlight.find((b) => b.armedFor !== undefined)?.armedFor;
+        showDetails(
+          armedFor !== undefined
+            ? `the send time ${formatInstant(armedFor)} (first batch armed in the worker)`
+            : inFlight.length > 0
+              ? `sending (${inFlight.length} batch${inFlight.length > 1 ? 'es' : ''} in flight)`
+              : status === 'PAUSED'
+                ? 'resume or cancel'
+                : 'an operator',
+        );
         await condition(() => changes !== seen);
       } else if (wakeAt > now) {
         showDetails(next!.why);
@@ -551,14 +689,31 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     // report to its notifyUrl (retried with backoff, durably: the outbox is in the database).
     const reportDeadline = Math.max(...groups.map((g) => g.validityEndsAt)) + reportWait;
     let idleMs = 1000;
+    if (armedDispatch && counts.sent === counts.total && counts.delivered + counts.failed === 0 && !reportsArrived) {
+      // Straight from sending, with no report in yet, there is nothing to push: the first round waits for reports.
+      const why = `delivery reports for ${formatCount(counts.sent)} message${counts.sent === 1 ? '' : 's'}`;
+      showDetails(why);
+      await condition(() => reportsArrived, idleMs, { summary: why });
+    }
+    /** The status the round that found everything final and pushed recorded itself (one activity fewer). */
+    let recorded: BulkStatus | undefined;
     for (;;) {
       // Reports arriving while this round runs leave the flag set for the wait after it.
       reportsArrived = false;
-      const r = await labelled('push delivery reports and count outcomes').deliverReports({ accountId, bulkId, now: Date.now() });
+      const closeAs = status === 'CANCELED' ? 'CANCELED' : closingStatus();
+      const r = await labelled('push delivery reports and count outcomes').deliverReports({
+        accountId,
+        bulkId,
+        now: Date.now(),
+        ...(armedDispatch ? { closeAs, sendAt: firstSendAt() } : {}),
+      });
       counts.delivered = r.delivered;
       counts.failed = r.failed;
       pushesOwed = r.pending;
-      if (r.notFinal === 0 && r.pending === 0) break;
+      if (r.notFinal === 0 && r.pending === 0) {
+        if (r.closed) recorded = closeAs;
+        break;
+      }
       if (r.notFinal === 0 && !FINAL_BULK_STATUSES.has(status)) {
         // Every message is final: the bulk is done for its client (API and BulkStatus), while the pushes it still
         // owes to an unreachable notifyUrl are retried (the query shows how many).
@@ -590,7 +745,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     if (status !== 'CANCELED') setStatus(closingStatus());
     waitingFor = undefined;
     showDetails(undefined);
-    await labelled(`record status ${status}`).recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
+    if (recorded !== status) await labelled(`record status ${status}`).recordBulkState({ accountId, bulkId, status, sendAt: firstSendAt() });
     log.info('bulk closed', { bulkId, status, ...counts });
     return counts;
   }

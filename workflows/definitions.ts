@@ -73,6 +73,8 @@ export interface WorkflowTuning {
   continueAsNewAfterEvents?: number;
   /** How long after the last validity ends reports are awaited before EXPIRED_DLR_UNKNOWN (default 24 h). */
   reportWaitMs?: number;
+  /** How far ahead of its due time a batch is armed, drawn from [min, max] per run (default ARM_LEAD_MS); [0, 0]: never. */
+  armLeadMs?: [number, number];
 }
 
 /** One control action, kept in workflow state (and so in every continue-as-new) and shown by the query. */

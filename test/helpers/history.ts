@@ -4,7 +4,10 @@ import type { temporal } from '@temporalio/proto';
 import type { SendBatchInput, SendBatchResult } from '../../activities';
 
 export interface SendBatchCall {
-  /** Workflow (server) time when the batch was scheduled: the only clock that means anything under time skipping. */
+  /**
+   * Workflow (server) time when the batch went to work: when it was scheduled, or for a batch armed ahead of its
+   * due time, that due time (scheduled + startAfterMs). The only clock that means anything under time skipping.
+   */
   at: number;
   input: SendBatchInput;
   result: SendBatchResult;
@@ -14,7 +17,10 @@ function millis(ts: temporal.api.history.v1.IHistoryEvent['eventTime']): number 
   return Number(ts?.seconds ?? 0) * 1000 + Math.floor((ts?.nanos ?? 0) / 1e6);
 }
 
-/** Every completed sendBatch activity of a workflow run chain, in order, read from the real event history. */
+/**
+ * Every completed sendBatch activity of a workflow run chain, in order, read from the real event history; armed
+ * batches that were disarmed (they sent nothing) are left out.
+ */
 export async function sendBatchCalls(client: Client, handle: WorkflowHandle, runIds?: string[]): Promise<SendBatchCall[]> {
   const histories = runIds
     ? await Promise.all(runIds.map((runId) => client.workflow.getHandle(handle.workflowId, runId).fetchHistory()))
@@ -25,14 +31,13 @@ export async function sendBatchCalls(client: Client, handle: WorkflowHandle, run
     for (const event of history.events ?? []) {
       const s = event.activityTaskScheduledEventAttributes;
       if (s && s.activityType?.name === 'sendBatch') {
-        scheduled.set(String(event.eventId), {
-          at: millis(event.eventTime),
-          input: defaultPayloadConverter.fromPayload(s.input!.payloads![0]!),
-        });
+        const input: SendBatchInput = defaultPayloadConverter.fromPayload(s.input!.payloads![0]!);
+        scheduled.set(String(event.eventId), { at: millis(event.eventTime) + (input.startAfterMs ?? 0), input });
       }
       const c = event.activityTaskCompletedEventAttributes;
       const origin = c && scheduled.get(String(c.scheduledEventId));
-      if (c && origin) calls.push({ ...origin, result: defaultPayloadConverter.fromPayload(c.result!.payloads![0]!) });
+      const result: SendBatchResult | undefined = c && origin ? defaultPayloadConverter.fromPayload(c.result!.payloads![0]!) : undefined;
+      if (origin && result && !result.disarmed) calls.push({ ...origin, result });
     }
   }
   return calls;

@@ -92,7 +92,8 @@ export async function createTestStack(
     taskQueue,
     logger: silentLogger,
     now: () => clock.now,
-    tuning: options.tuning,
+    // Batches are armed 1 s ahead of their due time: long enough to exercise the path, short in real time.
+    tuning: { armLeadMs: [1000, 1000], ...options.tuning },
     callbackGuard: new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']),
   });
   const control = new BulkControlService({ repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) });
