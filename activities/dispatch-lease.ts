@@ -52,17 +52,23 @@ export class HeldLease {
     this.lastExtended = now;
   }
 
-  /** Takes the lease; `fenceUntil` is when the attempts it revoked can no longer have a submit land. */
+  /**
+   * Takes the lease; `fenceUntil` is when the attempts it revoked can no longer have a submit land. An armed
+   * batch takes it ahead of its due time (`from`): the lease then reaches a full length past that time, and is
+   * first extended from there.
+   */
   static async acquire(
     leases: DispatchLeases,
     holder: string,
     batch: string,
     range: LeaseRange,
     timing: LeaseTiming,
+    from?: number,
   ): Promise<{ lease: HeldLease; fenceUntil: number }> {
     const now = Date.now();
-    const { fenceUntil } = await leases.acquire(holder, batch, range, now, timing.leaseMs);
-    return { lease: new HeldLease(leases, holder, timing, now), fenceUntil: fenceUntil + (fenceUntil > now ? timing.clockMarginMs : 0) };
+    const start = Math.max(now, from ?? now);
+    const { fenceUntil } = await leases.acquire(holder, batch, range, now, start - now + timing.leaseMs);
+    return { lease: new HeldLease(leases, holder, timing, start), fenceUntil: fenceUntil + (fenceUntil > now ? timing.clockMarginMs : 0) };
   }
 
   /** Aborts when a later attempt revoked this lease: in-flight submits stop, nothing more is sent. */
@@ -106,5 +112,11 @@ export class HeldLease {
   async release(): Promise<void> {
     await this.extending;
     await this.leases.release(this.holder);
+  }
+
+  /** Ends the lease of an attempt that was stopped before it submitted anything (an armed batch disarmed). */
+  async abandon(): Promise<void> {
+    this.lost.abort(new LeaseLostError('the batch was disarmed'));
+    await this.release();
   }
 }

@@ -168,7 +168,7 @@ export function createActivities({
 }: ActivityDeps) {
   const timing: LeaseTiming = { ...DEFAULT_LEASE_TIMING, ...leaseTiming };
   const leases = new DispatchLeases(repo.db);
-  const armed = new ArmedBatches(repo.db);
+  const armed = new ArmedBatches(repo.db, repo.group);
   const sending = new Slots(sendingBatches);
   /** POSTs one request of reports; true on a 2xx answer. Never follows redirects (they could lead inside). */
   async function post(url: string, contentType: string, reports: ReportRow[], secret: string): Promise<boolean> {
@@ -384,21 +384,37 @@ export function createActivities({
     if (FINAL_BULK_STATUSES.has(status as BulkStatus)) await armed.forgetBefore(Date.now() - 86_400_000);
   }
 
-  /** The work of one batch attempt once it may send: fence, resolve what is in doubt, claim, submit. */
-  async function sendRange(input: SendBatchInput, batch: string, range: LeaseRange, deadline: number): Promise<SendBatchResult> {
+  /**
+   * One batch attempt: fence, resolve what is in doubt, claim, submit. An armed batch (`armedFor`) does all but
+   * the submit ahead of its due time, waits, and then fires: the due moment costs one statement before the
+   * first submit (and that one shares its commit with every other batch due at the same moment).
+   */
+  async function sendRange(
+    input: SendBatchInput,
+    batch: string,
+    range: LeaseRange,
+    deadline: number,
+    armedFor?: number,
+  ): Promise<SendBatchResult> {
     const { accountId, bulkId, groupIndex } = input;
     const ctx = Context.current();
     const info = ctx.info;
     // Fencing: take this range's lease (revoking earlier attempts over any of it) and wait until none of their
     // submits can land any more. Only then is "in doubt" a settled question the provider can answer.
-    const { lease, fenceUntil } = await HeldLease.acquire(leases, `${batch}#${info.attempt}`, batch, range, timing);
+    const { lease, fenceUntil } = await HeldLease.acquire(leases, `${batch}#${info.attempt}`, batch, range, timing, armedFor);
     let done = 0;
-    const timer = setInterval(() => {
-      ctx.heartbeat({ done });
-      lease.tick();
-    }, HEARTBEAT_TIMER_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const beat = () => {
+      timer = setInterval(() => {
+        ctx.heartbeat({ done });
+        lease.tick();
+      }, HEARTBEAT_TIMER_MS);
+    };
+    // An armed batch is silent until it fires (its heartbeat timeout covers the wait).
+    if (armedFor === undefined) beat();
     /** Set when a submit ended without an answer: it may still land, so the lease must run out, not be released. */
     let unanswered = false;
+    let slot = false;
     try {
       if (fenceUntil > Date.now()) {
         logger.info({ accountId, bulkId, waitMs: fenceUntil - Date.now() }, 'waiting until an earlier attempt can submit no more');
@@ -420,16 +436,52 @@ export function createActivities({
         const ours = new Set((await repo.unsentInRange(accountId, bulkId, groupIndex, input.fromSeq, input.toSeq)).map((r) => r.message_id));
         toSend = toSend.filter((r) => ours.has(r.message_id));
       }
+
+      if (armedFor !== undefined) {
+        try {
+          if (armedFor > Date.now()) await ctx.sleep(armedFor - Date.now());
+        } catch (err) {
+          // Stopped while armed (the worker shutting down): the claims go back, nothing is left in doubt.
+          await repo.releaseClaims(accountId, bulkId, range, batch).catch(() => undefined);
+          throw err;
+        }
+        if ((await armed.fire(accountId, bulkId, batch, Date.now())) === 'DISARMED') {
+          await repo.releaseClaims(accountId, bulkId, range, batch);
+          await lease.abandon();
+          return { submitted: 0, rejected: 0, recovered: 0, complete: false, disarmed: true };
+        }
+        beat();
+        await takeSlot();
+        slot = true;
+      }
       const result = await submitClaimed(input, batch, toSend, lease, deadline, (n) => (done = n), () => (unanswered = true));
-      return { ...result, recovered, ...(await repo.deliveryOutcomes(accountId, bulkId)) };
+      // Live delivery counts for the workflow; an armed batch ends moments after its due time, before any report.
+      return { ...result, recovered, ...(armedFor === undefined ? await repo.deliveryOutcomes(accountId, bulkId) : {}) };
     } catch (err) {
       if (lease.isLost) throw new LeaseLostError(`batch ${batch}: a later attempt took over (${(err as Error).message})`);
       throw err;
     } finally {
+      if (slot) sending.give();
       clearInterval(timer);
       if (!unanswered && !lease.isLost) {
         await lease.release().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not release dispatch lease'));
       }
+    }
+  }
+
+  /** This process's turn to read, claim and submit (SENDING_BATCHES at once); heartbeats while it waits. */
+  async function takeSlot(): Promise<void> {
+    const ctx = Context.current();
+    const queued = setInterval(() => ctx.heartbeat(), HEARTBEAT_TIMER_MS);
+    const turn = sending.take();
+    try {
+      await Promise.race([turn, ctx.cancelled]);
+    } catch (err) {
+      // Cancelled while queued: the turn, once it comes, is passed on at once.
+      void turn.then(() => sending.give());
+      throw err;
+    } finally {
+      clearInterval(queued);
     }
   }
 
@@ -440,34 +492,19 @@ export function createActivities({
       const info = ctx.info;
       // Counted on this process's clock from this attempt's start, less the time earlier attempts and retry
       // backoffs took (a difference of two server times): right in production, and under time skipping too.
-      const deadline =
-        input.stopAfterMs === undefined
-          ? Infinity
-          : Date.now() + input.stopAfterMs - (info.currentAttemptScheduledTimestampMs - info.scheduledTimestampMs);
+      const elapsed = info.currentAttemptScheduledTimestampMs - info.scheduledTimestampMs;
+      const deadline = input.stopAfterMs === undefined ? Infinity : Date.now() + input.stopAfterMs - elapsed;
       // The same for every attempt of this activity: what earlier attempts got accepted counts for this one.
       const batch = `${info.workflowExecution?.runId ?? 'standalone'}/${info.activityId}`;
       const range = { accountId, bulkId, groupIndex, fromSeq: input.fromSeq, toSeq: input.toSeq };
 
       if (input.startAfterMs !== undefined) {
-        // Armed: wait here until the due time (no heartbeats meanwhile: the heartbeat timeout covers the wait),
-        // then fire, unless disarmed first. A retry after a lost worker finds its due time passed.
-        const dueAt = Date.now() + input.startAfterMs - (info.currentAttemptScheduledTimestampMs - info.scheduledTimestampMs);
-        if (dueAt > Date.now()) await ctx.sleep(dueAt - Date.now());
-        const state = (await armed.settle(accountId, bulkId, [batch], 'FIRED', Date.now())).get(batch);
-        if (state === 'DISARMED') return { submitted: 0, rejected: 0, recovered: 0, complete: false, disarmed: true };
+        // Armed: prepared now, fired at the due time (a retry after a lost worker may find that time passed),
+        // unless disarmed first — maybe before this attempt even started.
+        if ((await armed.state(batch)) === 'DISARMED') return { submitted: 0, rejected: 0, recovered: 0, complete: false, disarmed: true };
+        return sendRange(input, batch, range, deadline, Date.now() + input.startAfterMs - elapsed);
       }
-      // Only so many batches of this process work at once; the others wait, heartbeating.
-      const queued = setInterval(() => ctx.heartbeat(), HEARTBEAT_TIMER_MS);
-      const turn = sending.take();
-      try {
-        await Promise.race([turn, ctx.cancelled]);
-      } catch (err) {
-        // Cancelled while queued: the turn, once it comes, is passed on at once.
-        void turn.then(() => sending.give());
-        throw err;
-      } finally {
-        clearInterval(queued);
-      }
+      await takeSlot();
       try {
         return await sendRange(input, batch, range, deadline);
       } finally {
@@ -477,13 +514,23 @@ export function createActivities({
 
     /**
      * Disarms batches that were started ahead of their due time (a pause, cancel or reschedule came first).
-     * Says for each whether it is DISARMED (it will send nothing) or already FIRED (it is sending: stop it as
-     * any running batch).
+     * Says for each whether it is DISARMED (it will send nothing; what it had claimed is QUEUED again) or already
+     * FIRED (it is sending: stop it as any running batch).
      */
-    async disarmBatches(input: { accountId: string; bulkId: string; batches: string[] }): Promise<Record<string, ArmedState>> {
-      return Object.fromEntries(await armed.settle(input.accountId, input.bulkId, input.batches, 'DISARMED', Date.now()));
+    async disarmBatches(input: {
+      accountId: string;
+      bulkId: string;
+      batches: Array<{ id: string; groupIndex: number; fromSeq: number; toSeq: number }>;
+    }): Promise<Record<string, ArmedState>> {
+      const { accountId, bulkId } = input;
+      const states = await armed.settle(accountId, bulkId, input.batches.map((b) => b.id), 'DISARMED', Date.now());
+      for (const b of input.batches) {
+        if (states.get(b.id) !== 'DISARMED') continue;
+        await repo.releaseClaims(accountId, bulkId, b, b.id);
+        await leases.releaseBatch(b.id);
+      }
+      return Object.fromEntries(states);
     },
-
 
     /**
      * Validity ended: every message of the group not handed to the provider is EXPIRED_EXPIRED. Messages left

@@ -136,7 +136,7 @@ export async function startStack(sim: Simulator): Promise<Stack> {
       worker.shutdown();
       await run;
       await sim.provider.close();
-      nudger.close();
+      await nudger.close();
       await nativeConnection.close();
       await connection.close();
       await db.destroy();

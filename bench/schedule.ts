@@ -19,10 +19,12 @@ import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { messageReference } from '../providers/types';
 import { freePort } from '../test/helpers/temporal';
 import { percentile, startSimulator } from './harness';
 
+const EventType = temporal.api.enums.v1.EventType;
 const BULKS = Number(process.env.BENCH_BULKS ?? 1000);
 const CLIENTS = 16;
 const LEAD_S = Number(process.env.BENCH_LEAD_S ?? Math.max(90, 60 + BULKS / 40));
@@ -91,7 +93,8 @@ async function startProduct(simulatorUrl: string): Promise<Product> {
     async stop() {
       child.kill('SIGTERM');
       await exited;
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (process.env.BENCH_KEEP_DATA) console.log(`data kept in ${dataDir}`);
+      else fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -185,6 +188,17 @@ async function main(): Promise<void> {
     }>).filter((r) => refs.has(r.reference));
     simDb.close();
     const lateness = rows.filter((r) => r.accepted_at !== null).map((r) => (r.accepted_at! - sendAt) / 1000).sort((a, b) => a - b);
+    // Where the latest one's time went: its workflow's events, relative to sendAt.
+    const latest = rows.filter((r) => r.accepted_at !== null).sort((a, b) => b.accepted_at! - a.accepted_at!)[0];
+    if (latest) {
+      const i = Number(latest.reference.slice(latest.reference.lastIndexOf('-m') + 2));
+      const connection = await Connection.connect({ address: product.temporalAddress });
+      const history = await new Client({ connection }).workflow.getHandle(`bulk:bench:${run}-${i}`).fetchHistory();
+      const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+      const events = (history.events ?? []).map((e) => `${EventType[e.eventType ?? 0]?.replace('EVENT_TYPE_', '')} ${((ms(e.eventTime) - sendAt) / 1000).toFixed(3)}`);
+      console.log(`latest bulk ${run}-${i}, accepted ${((latest.accepted_at! - sendAt) / 1000).toFixed(3)} s late; its events (s from sendAt): ${events.join(', ')}`);
+      await connection.close();
+    }
     const early = lateness.filter((l) => l < 0).length;
     const duplicates = rows.filter((r) => r.attempts > 1).length;
     const lost = BULKS - lateness.length;

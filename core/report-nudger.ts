@@ -12,6 +12,9 @@ export class ReportNudger {
   private readonly lastSent = new Map<string, number>();
   private readonly trailing = new Map<string, NodeJS.Timeout>();
   private lastPrune = 0;
+  private closed = false;
+  /** Signals on their way: close() waits for them, so none is left retrying on a connection being closed. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly client: Client,
@@ -20,6 +23,7 @@ export class ReportNudger {
   ) {}
 
   nudge(bulks: Array<{ accountId: string; bulkId: string }>): void {
+    if (this.closed) return;
     const now = Date.now();
     for (const { accountId, bulkId } of bulks) {
       const workflowId = bulkWorkflowId(accountId, bulkId);
@@ -44,19 +48,25 @@ export class ReportNudger {
     }
   }
 
-  close(): void {
+  /** Stops nudging; resolves once the signals already sent have been answered. */
+  async close(): Promise<void> {
+    this.closed = true;
     for (const timer of this.trailing.values()) clearTimeout(timer);
     this.trailing.clear();
+    await Promise.allSettled([...this.inFlight]);
   }
 
   private send(workflowId: string, now: number): void {
+    if (this.closed) return;
     this.lastSent.set(workflowId, now);
-    this.client.workflow
+    const sent = this.client.workflow
       .getHandle(workflowId)
       .signal(reportsArrivedSignal)
       .catch((err: unknown) => {
         // A closed bulk needs no nudge; anything else only delays a push until the workflow's next poll.
         if (!(err instanceof WorkflowNotFoundError)) this.logger.warn({ err, workflowId }, 'could not nudge bulk about reports');
-      });
+      })
+      .finally(() => this.inFlight.delete(sent));
+    this.inFlight.add(sent);
   }
 }

@@ -89,6 +89,11 @@ export class DispatchLeases {
     await this.db.deleteFrom('dispatch_leases').where('holder', '=', holder).execute();
   }
 
+  /** Ends every lease of a batch that was disarmed before it submitted anything. */
+  async releaseBatch(batch: string): Promise<void> {
+    await this.db.deleteFrom('dispatch_leases').where('batch', '=', batch).execute();
+  }
+
   /**
    * Revokes every live lease of a bulk (or one group of it), for work that finalizes what was never sent
    * (cancel, expiry). Returns when the last of them may still have a submit land (`now` if none is live).

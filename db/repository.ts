@@ -1,5 +1,6 @@
 import { CompiledQuery, type Insertable, type RawBuilder, type Selectable, type SelectQueryBuilder, sql, SqliteAdapter } from 'kysely';
 import type { Db } from './database';
+import { GroupCommit } from './group-commit';
 import type { BulkTable, Database, MessageTable } from './schema';
 
 export type NewBulk = Insertable<BulkTable>;
@@ -126,8 +127,12 @@ export class Repository {
   /** SQLite: rows are addressed by rowid on the dispatch path (see recordSubmitResults). */
   private readonly rowKeys: boolean;
 
+  /** Shared by the small writes of the dispatch path (GroupCommit): many batches, one commit. */
+  readonly group: GroupCommit;
+
   constructor(readonly db: Db) {
     this.rowKeys = db.getExecutor().adapter instanceof SqliteAdapter;
+    this.group = new GroupCommit(db);
   }
 
   /** SQL text of hot statements by shape: building a 1000-row VALUES list costs more than running it. */
@@ -353,9 +358,9 @@ export class Repository {
     const stamp = batch ? { dispatch_batch: batch } : {};
     const refused = [...refusedByStatus.values()].flat();
     const queueIntermediate = accepted.length > 0 && intermediateWanted;
-    const statements = (accepted.length > 0 ? 1 : 0) + refusedByStatus.size + (refused.length > 0 ? 1 : 0) + (queueIntermediate ? 1 : 0);
-    // A status and the report it owes land together, or a reader could see the one without the other.
-    await this.atomically(statements, async (trx) => {
+    // A status and the report it owes land together, or a reader could see the one without the other. Batches
+    // recording at the same moment share one commit (GroupCommit).
+    await this.group.run(async (trx) => {
       if (accepted.length > 0) await this.recordAccepted(trx, accountId, accepted, now, batch);
       for (const [statusName, ids] of refusedByStatus) {
         await trx
@@ -393,10 +398,6 @@ export class Repository {
   }
 
   /** Runs `fn` in a transaction when it issues more than one statement; a single statement is atomic by itself. */
-  private async atomically<T>(statements: number, fn: (db: Db) => Promise<T>): Promise<T> {
-    return statements > 1 ? this.db.transaction().execute(fn) : fn(this.db);
-  }
-
   /**
    * Marks accepted messages SUBMITTED with their provider ids in one statement: provider ids differ per row, so
    * the rows are joined against a VALUES list (UPDATE … FROM works in SQLite ≥ 3.33 and PostgreSQL alike).

@@ -134,7 +134,7 @@ async function main(): Promise<void> {
 
     // Delivery reports nudge their bulk's workflow, which then pushes them within about a second.
     const nudger = new ReportNudger(client, logger);
-    stops.push(async () => nudger.close());
+    stops.push(() => nudger.close());
     const services = await createServices(config, logger, runsWorker ? { reportsApplied: (bulks) => nudger.nudge(bulks) } : undefined);
     stops.push(() => services.close());
 

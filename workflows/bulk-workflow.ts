@@ -10,6 +10,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -283,7 +284,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     const states = await labelled('disarm batches armed ahead of their due time').disarmBatches({
       accountId,
       bulkId,
-      batches: armed.map((b) => b.id),
+      batches: armed.map((b) => ({ id: b.id, groupIndex: b.group, fromSeq: b.from, toSeq: b.to })),
     });
     let fired = 0;
     for (const b of armed) {
@@ -689,11 +690,35 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
     // report to its notifyUrl (retried with backoff, durably: the outbox is in the database).
     const reportDeadline = Math.max(...groups.map((g) => g.validityEndsAt)) + reportWait;
     let idleMs = 1000;
+
+    /**
+     * Waits until reports arrive (the worker's nudge) or `wakeAt`. The timer is never cancelled: a nudge leaves
+     * it pending, and it fires later as a harmless extra round. Cancelling it could race its firing, and the
+     * time-skipping test server strands a run whose task cancels a timer that fired meanwhile
+     * (temporalio/sdk-java#3088). A timer already due by `wakeAt` serves instead of a new one.
+     */
+    const pendingTicks: number[] = [];
+    let ticked = false;
+    async function waitForReports(wakeAt: number, why: string): Promise<void> {
+      if (!armedDispatch) {
+        await condition(() => reportsArrived, Math.max(1, wakeAt - Date.now()), { summary: why });
+        return;
+      }
+      if (!pendingTicks.some((t) => t <= wakeAt)) {
+        pendingTicks.push(wakeAt);
+        void CancellationScope.nonCancellable(() => sleep(Math.max(1, wakeAt - Date.now()), { summary: why })).then(() => {
+          pendingTicks.splice(pendingTicks.indexOf(wakeAt), 1);
+          ticked = true;
+        });
+      }
+      ticked = false;
+      await condition(() => reportsArrived || ticked);
+    }
     if (armedDispatch && counts.sent === counts.total && counts.delivered + counts.failed === 0 && !reportsArrived) {
       // Straight from sending, with no report in yet, there is nothing to push: the first round waits for reports.
       const why = `delivery reports for ${formatCount(counts.sent)} message${counts.sent === 1 ? '' : 's'}`;
       showDetails(why);
-      await condition(() => reportsArrived, idleMs, { summary: why });
+      await waitForReports(Date.now() + idleMs, why);
     }
     /** The status the round that found everything final and pushed recorded itself (one activity fewer). */
     let recorded: BulkStatus | undefined;
@@ -738,7 +763,7 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
             ? `delivery reports for ${formatCount(r.notFinal)} message${r.notFinal === 1 ? '' : 's'} (next round ${formatInstant(wakeAt)})`
             : `retry of ${formatCount(r.pending)} report push${r.pending === 1 ? '' : 'es'} at ${formatInstant(wakeAt)}`;
         showDetails(why);
-        await condition(() => reportsArrived, wakeAt - now, { summary: why });
+        await waitForReports(wakeAt, why);
       }
     }
 

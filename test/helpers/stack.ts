@@ -109,11 +109,12 @@ export async function createTestStack(
     taskQueue,
     clock,
     async close() {
-      worker.shutdown();
+      // A test may have stopped the worker itself (a lost worker).
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await run;
       if (provider !== simulator) await provider.close();
       await simulator.close();
-      nudger.close();
+      await nudger.close();
       await callbackGuard.close();
       await db.destroy();
     },
