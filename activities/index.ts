@@ -9,6 +9,7 @@ import { CallbackGuard } from '../core/callback-guard';
 import { signBody, toInfobipReport } from '../core/reports';
 import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
+import { SubmitCombiner } from '../providers/submit-combiner';
 import { messageReference, type SmsProvider, type SubmitResult } from '../providers/types';
 
 /** Settles with `work`, or rejects as soon as `signal` aborts: a provider that ignores the signal cannot hold a lane. */
@@ -52,6 +53,12 @@ export interface ActivityDeps {
  * activities than this (armed batches wait for their due time in a slot each); only this many do the work.
  */
 export const SENDING_BATCHES = 50;
+
+/**
+ * An armed batch commits to go (records FIRED) this long before its due time: the write is behind it when the
+ * time comes. From then on a pause or cancel waits for it to go out, and a reschedule is refused.
+ */
+export const FIRE_AHEAD_MS = 1000;
 
 /** A counting semaphore: at most `size` holders at once, the others queue in order. */
 class Slots {
@@ -167,9 +174,11 @@ export function createActivities({
   sendingBatches = SENDING_BATCHES,
 }: ActivityDeps) {
   const timing: LeaseTiming = { ...DEFAULT_LEASE_TIMING, ...leaseTiming };
-  const leases = new DispatchLeases(repo.db);
-  const armed = new ArmedBatches(repo.db, repo.group);
+  const leases = new DispatchLeases(repo.db, repo.group);
+  const armed = new ArmedBatches(repo.db);
   const sending = new Slots(sendingBatches);
+  // Small submits of batches working at the same moment share provider calls.
+  const link = new SubmitCombiner(provider, submitLanes * 2, SUBMIT_CHUNK);
   /** POSTs one request of reports; true on a 2xx answer. Never follows redirects (they could lead inside). */
   async function post(url: string, contentType: string, reports: ReportRow[], secret: string): Promise<boolean> {
     const results = reports.map(toInfobipReport);
@@ -238,6 +247,11 @@ export function createActivities({
     deadline: number,
     progress: (done: number) => void,
     onUnanswered: () => void,
+    /**
+     * The first attempt, which recovered nothing from an earlier batch: what it records is the batch's whole
+     * outcome, so it is counted here rather than read back from the database.
+     */
+    countHere = false,
   ): Promise<Omit<SendBatchResult, 'recovered'>> {
     const { accountId, bulkId } = input;
     const ctx = Context.current();
@@ -245,10 +259,12 @@ export function createActivities({
     // SUBMITTING, which a retry resolves by lookup, so fewer writes cost nothing in safety.
     let nextChunk = 0;
     let outOfTime = false;
-    let lastBeat = 0;
+    // The first heartbeat only once the batch has worked a while: a thousand batches starting together send none.
+    let lastBeat = Date.now();
     /** Set by the first lane (or write) that fails: the others stop before their next chunk. */
     let stopped = false;
     let unrecorded: SubmitRecord[] = [];
+    const tally = { accepted: 0, refused: 0 };
     const intermediateWanted = toSend.some((r) => r.intermediate_report === 1);
     // Writes run while the lanes keep submitting; the batch ends only after every write has landed.
     const writes: Promise<void>[] = [];
@@ -300,7 +316,7 @@ export function createActivities({
         let outcomes: SubmitResult[];
         try {
           outcomes = await untilAborted(
-            provider.submit(
+            link.submit(
               chunk.map((r) => ({
                 reference: messageReference(accountId, r.message_id),
                 to: r.to_number,
@@ -329,8 +345,10 @@ export function createActivities({
             // Not found although refused as known: left in doubt rather than called rejected.
             if (!providerMessageId) return;
             unrecorded.push({ messageId: row.message_id, rowKey: row.row_key, accepted: true, providerMessageId, statusName: 'PENDING_ENROUTE' });
+            tally.accepted++;
             return;
           }
+          tally[o.accepted ? 'accepted' : 'refused']++;
           unrecorded.push({
             messageId: row.message_id,
             rowKey: row.row_key,
@@ -371,7 +389,7 @@ export function createActivities({
     const failure = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
     if (failure) throw failure.reason;
     if (writeFailure) throw writeFailure;
-    const outcome = await repo.batchOutcome(accountId, bulkId, input, batch);
+    const outcome = countHere ? tally : await repo.batchOutcome(accountId, bulkId, input, batch);
     if (outOfTime && handedOut < toSend.length) {
       logger.info({ accountId, bulkId, unsent: toSend.length - handedOut }, 'dispatch batch stopped at its time limit');
     }
@@ -438,23 +456,36 @@ export function createActivities({
       }
 
       if (armedFor !== undefined) {
-        try {
-          if (armedFor > Date.now()) await ctx.sleep(armedFor - Date.now());
-        } catch (err) {
-          // Stopped while armed (the worker shutting down): the claims go back, nothing is left in doubt.
-          await repo.releaseClaims(accountId, bulkId, range, batch).catch(() => undefined);
-          throw err;
-        }
-        if ((await armed.fire(accountId, bulkId, batch, Date.now())) === 'DISARMED') {
+        // It fires (commits to go) FIRE_AHEAD_MS before the due time, so that the write is done when the time
+        // comes; a pause or cancel after that waits for it to go out, and a reschedule is refused.
+        const pause = async (until: number) => {
+          try {
+            if (until > Date.now()) await ctx.sleep(until - Date.now());
+          } catch (err) {
+            // Stopped while armed (the worker shutting down): the claims go back, nothing is left in doubt.
+            await repo.releaseClaims(accountId, bulkId, range, batch).catch(() => undefined);
+            throw err;
+          }
+        };
+        await pause(armedFor - FIRE_AHEAD_MS);
+        const fired = await armed.fire(accountId, bulkId, batch, Date.now());
+        if (fired === 'DISARMED') {
           await repo.releaseClaims(accountId, bulkId, range, batch);
           await lease.abandon();
           return { submitted: 0, rejected: 0, recovered: 0, complete: false, disarmed: true };
         }
+        // Not one millisecond early.
+        await pause(armedFor);
+        // Queued for a turn in silence too: a thousand batches due at once would otherwise heartbeat while they
+        // wait, and the server would spend the due moment on heartbeats.
+        if (toSend.length > SUBMIT_CHUNK) {
+          await takeSlot(false);
+          slot = true;
+        }
         beat();
-        await takeSlot();
-        slot = true;
       }
-      const result = await submitClaimed(input, batch, toSend, lease, deadline, (n) => (done = n), () => (unanswered = true));
+      const first = info.attempt === 1 && recovered === 0;
+      const result = await submitClaimed(input, batch, toSend, lease, deadline, (n) => (done = n), () => (unanswered = true), first);
       // Live delivery counts for the workflow; an armed batch ends moments after its due time, before any report.
       return { ...result, recovered, ...(armedFor === undefined ? await repo.deliveryOutcomes(accountId, bulkId) : {}) };
     } catch (err) {
@@ -469,10 +500,13 @@ export function createActivities({
     }
   }
 
-  /** This process's turn to read, claim and submit (SENDING_BATCHES at once); heartbeats while it waits. */
-  async function takeSlot(): Promise<void> {
+  /**
+   * This process's turn to read, claim and submit (SENDING_BATCHES at once); heartbeats while it waits, unless
+   * the batch is an armed one (its heartbeat timeout covers the wait).
+   */
+  async function takeSlot(heartbeat = true): Promise<void> {
     const ctx = Context.current();
-    const queued = setInterval(() => ctx.heartbeat(), HEARTBEAT_TIMER_MS);
+    const queued = heartbeat ? setInterval(() => ctx.heartbeat(), HEARTBEAT_TIMER_MS) : undefined;
     const turn = sending.take();
     try {
       await Promise.race([turn, ctx.cancelled]);
@@ -504,6 +538,8 @@ export function createActivities({
         if ((await armed.state(batch)) === 'DISARMED') return { submitted: 0, rejected: 0, recovered: 0, complete: false, disarmed: true };
         return sendRange(input, batch, range, deadline, Date.now() + input.startAfterMs - elapsed);
       }
+      // Small batches cost little memory and share provider calls: they need no turn.
+      if (input.toSeq - input.fromSeq <= SUBMIT_CHUNK) return sendRange(input, batch, range, deadline);
       await takeSlot();
       try {
         return await sendRange(input, batch, range, deadline);

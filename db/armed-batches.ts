@@ -1,5 +1,4 @@
 import type { Db } from './database';
-import type { GroupCommit } from './group-commit';
 
 export type ArmedState = 'FIRED' | 'DISARMED';
 
@@ -10,27 +9,60 @@ export type ArmedState = 'FIRED' | 'DISARMED';
  * read it back: so either the batch sends nothing, or the one who stops it knows the batch is sending (and waits
  * for it to stop, as for any running batch). Never both, and no messages reach the provider in between.
  */
+/** Fires recorded in one statement at most. */
+const FIRES_PER_STATEMENT = 1000;
+
+interface PendingFire {
+  row: { batch: string; account_id: string; bulk_id: string; state: 'FIRED'; at: number };
+  resolve: (state: ArmedState) => void;
+  reject: (err: unknown) => void;
+}
+
 export class ArmedBatches {
-  constructor(
-    private readonly db: Db,
-    private readonly group: GroupCommit,
-  ) {}
+  private readonly fires: PendingFire[] = [];
+  private firing = false;
+
+  constructor(private readonly db: Db) {}
 
   /**
-   * At the due time: records FIRED unless the batch was disarmed, in one statement through the group commit
-   * (a thousand batches due at once share a commit). Returns the state that stands.
+   * At the due time: records FIRED unless the batch was disarmed, and returns the state that stands. The
+   * batches that fire while one statement runs go together in the next: a thousand due at once cost a few
+   * statements, not a thousand.
    */
-  async fire(accountId: string, bulkId: string, batch: string, now: number): Promise<ArmedState> {
-    const row = await this.group.run((trx) =>
-      trx
-        .insertInto('armed_batches')
-        .values({ batch, account_id: accountId, bulk_id: bulkId, state: 'FIRED', at: now })
-        // A no-op update, so that RETURNING gives the stored row when there is one.
-        .onConflict((oc) => oc.column('batch').doUpdateSet((eb) => ({ state: eb.ref('armed_batches.state') })))
-        .returning('state')
-        .executeTakeFirstOrThrow(),
-    );
-    return row.state;
+  fire(accountId: string, bulkId: string, batch: string, now: number): Promise<ArmedState> {
+    return new Promise<ArmedState>((resolve, reject) => {
+      this.fires.push({ row: { batch, account_id: accountId, bulk_id: bulkId, state: 'FIRED', at: now }, resolve, reject });
+      if (!this.firing) void this.flushFires();
+    });
+  }
+
+  private async flushFires(): Promise<void> {
+    this.firing = true;
+    try {
+      while (this.fires.length > 0) {
+        const group = this.fires.splice(0, FIRES_PER_STATEMENT);
+        try {
+          const rows = await this.db
+            .insertInto('armed_batches')
+            // One row per batch (two attempts of one batch may fire together): a statement may touch a row once.
+            .values([...new Map(group.map((f) => [f.row.batch, f.row])).values()])
+            // A no-op update, so that RETURNING gives the stored row where there is one (DISARMED stays).
+            .onConflict((oc) => oc.column('batch').doUpdateSet((eb) => ({ state: eb.ref('armed_batches.state') })))
+            .returning(['batch', 'state'])
+            .execute();
+          const states = new Map(rows.map((r) => [r.batch, r.state]));
+          for (const f of group) {
+            const state = states.get(f.row.batch);
+            if (state) f.resolve(state);
+            else f.reject(new Error(`no armed_batches row for ${f.row.batch}`));
+          }
+        } catch (err) {
+          for (const f of group) f.reject(err);
+        }
+      }
+    } finally {
+      this.firing = false;
+    }
   }
 
   /** The batch's state, if it has one (a read: for a batch about to prepare, which was maybe disarmed already). */

@@ -1,5 +1,6 @@
 import { sql, SqliteAdapter } from 'kysely';
 import type { Db } from './database';
+import type { GroupCommit } from './group-commit';
 
 export interface LeaseRange {
   accountId: string;
@@ -21,7 +22,10 @@ const EXPIRED_LEASE_RETENTION_MS = 3_600_000;
 export class DispatchLeases {
   private readonly sqlite: boolean;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    private readonly group?: GroupCommit,
+  ) {
     this.sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
   }
 
@@ -84,9 +88,13 @@ export class DispatchLeases {
     return Number(res.numUpdatedRows) > 0;
   }
 
-  /** Ends a lease whose holder has no submit in flight any more: nobody needs to wait for it. */
+  /**
+   * Ends a lease whose holder has no submit in flight any more: nobody needs to wait for it. Through the group
+   * commit when there is one (the batches of a burst end together).
+   */
   async release(holder: string): Promise<void> {
-    await this.db.deleteFrom('dispatch_leases').where('holder', '=', holder).execute();
+    const work = (db: Db) => db.deleteFrom('dispatch_leases').where('holder', '=', holder).execute();
+    await (this.group ? this.group.run(work) : work(this.db));
   }
 
   /** Ends every lease of a batch that was disarmed before it submitted anything. */
