@@ -54,12 +54,6 @@ export interface ActivityDeps {
  */
 export const SENDING_BATCHES = 50;
 
-/**
- * An armed batch commits to go (records FIRED) this long before its due time: the write is behind it when the
- * time comes. From then on a pause or cancel waits for it to go out, and a reschedule is refused.
- */
-export const FIRE_AHEAD_MS = 1000;
-
 /** A counting semaphore: at most `size` holders at once, the others queue in order. */
 class Slots {
   private free: number;
@@ -456,26 +450,21 @@ export function createActivities({
       }
 
       if (armedFor !== undefined) {
-        // It fires (commits to go) FIRE_AHEAD_MS before the due time, so that the write is done when the time
-        // comes; a pause or cancel after that waits for it to go out, and a reschedule is refused.
-        const pause = async (until: number) => {
-          try {
-            if (until > Date.now()) await ctx.sleep(until - Date.now());
-          } catch (err) {
-            // Stopped while armed (the worker shutting down): the claims go back, nothing is left in doubt.
-            await repo.releaseClaims(accountId, bulkId, range, batch).catch(() => undefined);
-            throw err;
-          }
-        };
-        await pause(armedFor - FIRE_AHEAD_MS);
+        try {
+          if (armedFor > Date.now()) await ctx.sleep(armedFor - Date.now());
+        } catch (err) {
+          // Stopped while armed (the worker shutting down): the claims go back, nothing is left in doubt.
+          await repo.releaseClaims(accountId, bulkId, range, batch).catch(() => undefined);
+          throw err;
+        }
+        // At the due time, not before: a pause or cancel up to that moment stops it (the batches due at the same
+        // moment share the statement, see ArmedBatches.fire).
         const fired = await armed.fire(accountId, bulkId, batch, Date.now());
         if (fired === 'DISARMED') {
           await repo.releaseClaims(accountId, bulkId, range, batch);
           await lease.abandon();
           return { submitted: 0, rejected: 0, recovered: 0, complete: false, disarmed: true };
         }
-        // Not one millisecond early.
-        await pause(armedFor);
         // Queued for a turn in silence too: a thousand batches due at once would otherwise heartbeat while they
         // wait, and the server would spend the due moment on heartbeats.
         if (toSend.length > SUBMIT_CHUNK) {

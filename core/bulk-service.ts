@@ -12,7 +12,7 @@ import { type Transliteration, transliterate } from '../domain/transliteration';
 import { describeWindow, formatCount, formatInstant, isoInstant, toMillis } from '../domain/labels';
 import { validityEndsAt } from '../domain/validity';
 import { AccountIdKey, BulkIdKey, BulkStatusKey, CampaignNameKey, SendAtKey } from '../temporal/search-attributes';
-import type { BulkWorkflowInput, ScheduleGroup, SendingSpeedLimit, WorkflowTuning } from '../workflows/definitions';
+import { ARMED_DISPATCH_VERSION, type BulkWorkflowInput, type ScheduleGroup, type SendingSpeedLimit, type WorkflowTuning } from '../workflows/definitions';
 
 /** The dialect-neutral command every router translates its request into. */
 export interface CreateBulkCommand {
@@ -160,6 +160,7 @@ export class BulkService {
     const input: BulkWorkflowInput = {
       accountId: cmd.accountId,
       bulkId,
+      dispatchVersion: ARMED_DISPATCH_VERSION,
       groups: [...groups.values()].map((g) => ({ ...g, sendAt: isoInstant(g.sendAt), validityEndsAt: isoInstant(g.validityEndsAt) })),
       speedLimit: cmd.speedLimit,
       ...(this.deps.tuning ? { tuning: this.deps.tuning } : {}),

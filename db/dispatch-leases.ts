@@ -94,7 +94,7 @@ export class DispatchLeases {
    */
   async release(holder: string): Promise<void> {
     const work = (db: Db) => db.deleteFrom('dispatch_leases').where('holder', '=', holder).execute();
-    await (this.group ? this.group.run(work) : work(this.db));
+    await (this.group ? this.group.run(work, true) : work(this.db));
   }
 
   /** Ends every lease of a batch that was disarmed before it submitted anything. */

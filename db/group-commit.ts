@@ -5,6 +5,7 @@ const MAX_GROUP = 500;
 
 interface Queued {
   work: (trx: Db) => Promise<unknown>;
+  single: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -22,9 +23,10 @@ export class GroupCommit {
 
   constructor(private readonly db: Db) {}
 
-  run<T>(work: (trx: Db) => Promise<T>): Promise<T> {
+  /** `single`: the work is one statement, atomic by itself: alone, it runs without a transaction around it. */
+  run<T>(work: (trx: Db) => Promise<T>, single = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ work, single, resolve: resolve as (value: unknown) => void, reject });
       if (!this.flushing) void this.flush();
     });
   }
@@ -58,7 +60,7 @@ export class GroupCommit {
 
   private async alone(q: Queued): Promise<void> {
     try {
-      q.resolve(await this.db.transaction().execute((trx) => q.work(trx)));
+      q.resolve(await (q.single ? q.work(this.db) : this.db.transaction().execute((trx) => q.work(trx))));
     } catch (err) {
       q.reject(err);
     }

@@ -360,6 +360,7 @@ export class Repository {
     const queueIntermediate = accepted.length > 0 && intermediateWanted;
     // A status and the report it owes land together, or a reader could see the one without the other. Batches
     // recording at the same moment share one commit (GroupCommit).
+    const statements = (accepted.length > 0 ? 1 : 0) + refusedByStatus.size + (refused.length > 0 ? 1 : 0) + (queueIntermediate ? 1 : 0);
     await this.group.run(async (trx) => {
       if (accepted.length > 0) await this.recordAccepted(trx, accountId, accepted, now, batch);
       for (const [statusName, ids] of refusedByStatus) {
@@ -394,7 +395,7 @@ export class Repository {
             ),
         );
       }
-    });
+    }, statements <= 1);
   }
 
   /** Runs `fn` in a transaction when it issues more than one statement; a single statement is atomic by itself. */

@@ -6,7 +6,6 @@ import {
   continueAsNew,
   isCancellation,
   log,
-  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -21,6 +20,7 @@ import { formatCount, formatInstant, formatWindowOpening, isoInstant, toMillis }
 import { isWindowOpen, nextWindowOpening, windowClosesAt } from '../domain/delivery-window';
 import { BulkStatusKey, SendAtKey } from '../temporal/search-attributes';
 import {
+  ARMED_DISPATCH_VERSION,
   bulkStatusQuery,
   type BulkCounts,
   type BulkStatus,
@@ -157,8 +157,10 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
   const historyLimit = input.tuning?.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
   const batchTimeBudget = input.tuning?.batchTimeBudgetMs ?? BATCH_TIME_BUDGET_MS;
   const carried = input.carried;
-  // Runs started before armed dispatch existed replay as they were recorded (no arming, a report round at once).
-  const armedDispatch = patched('armed-dispatch');
+  // Bulks stored before armed dispatch existed run (and replay) as they were recorded: no arming, a report
+  // round at once, cancellable report timers. Versioned by input rather than patched(): no marker, and no
+  // TemporalChangeVersion search attribute to write, in the history of every bulk.
+  const armedDispatch = (input.dispatchVersion ?? 1) >= ARMED_DISPATCH_VERSION;
   const [armMin, armMax] = input.tuning?.armLeadMs ?? ARM_LEAD_MS;
   // Drawn from the workflow id (FNV-1a): the same on every replay, spread evenly over many bulks.
   const armLead = armedDispatch ? armMin + unitHash(workflowInfo().workflowId) * Math.max(0, armMax - armMin) : 0;
@@ -232,13 +234,18 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
 
   /** When a group needs attention next, and why: its send time, its window, the speed limit, or its validity. */
   function nextWake(g: ScheduleGroup, now: number, speedFreeAt: number): { at: number; why: string } {
+    const wake = dueWake(g, now, speedFreeAt);
+    // The same reason, but woken the arming lead ahead: the first batch then waits for that moment in the worker.
+    const due = armableDue(g, now);
+    return due !== undefined && due === wake.at ? { at: Math.max(now, due - armLead), why: wake.why } : wake;
+  }
+
+  function dueWake(g: ScheduleGroup, now: number, speedFreeAt: number): { at: number; why: string } {
     const validity = { at: g.validityEndsAt, why: `validity ends ${formatInstant(g.validityEndsAt)}` };
     if (status === 'PAUSED') return { at: validity.at, why: `resume (paused; ${validity.why})` };
     const base = Math.max(now, g.sendAt, speedFreeAt);
     const opens = nextWindowOpening(g.window, base);
     if (opens >= validity.at) return validity;
-    const due = armableDue(g, now);
-    if (due !== undefined) return { at: Math.max(now, due - armLead), why: `arming the first batch for ${formatInstant(due)}` };
     if (opens > base) return { at: opens, why: `window opens ${formatWindowOpening(g.window, opens)}` };
     if (base === g.sendAt && g.sendAt > now) return { at: base, why: `sendAt ${formatInstant(g.sendAt)}` };
     if (speedLimit && base === speedFreeAt) return { at: base, why: `speed limit: next ${formatCount(speedLimit.amount)} at ${formatInstant(base)}` };
@@ -730,7 +737,9 @@ export async function bulkWorkflow(input: BulkWorkflowInput): Promise<BulkCounts
       // Reports arriving while this round runs leave the flag set for the wait after it.
       reportsArrived = false;
       const closeAs = status === 'CANCELED' ? 'CANCELED' : closingStatus();
-      const r = await labelled('push delivery reports and count outcomes').deliverReports({
+      const r = await labelled(
+        armedDispatch ? `push delivery reports and count outcomes; once all is final, record status ${closeAs}` : 'push delivery reports and count outcomes',
+      ).deliverReports({
         accountId,
         bulkId,
         now: Date.now(),

@@ -45,9 +45,14 @@ export interface BulkCounts {
   failed: number;
 }
 
+/** The dispatch version new bulks are started with: 2 arms batches ahead of their due time. */
+export const ARMED_DISPATCH_VERSION = 2;
+
 export interface BulkWorkflowInput {
   accountId: string;
   bulkId: string;
+  /** How the bulk dispatches (ARMED_DISPATCH_VERSION and up: armed); absent in bulks stored before (1). */
+  dispatchVersion?: number;
   groups: ScheduleGroupInput[];
   speedLimit?: SendingSpeedLimit;
   tuning?: WorkflowTuning;
