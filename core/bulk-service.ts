@@ -3,7 +3,7 @@ import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/c
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Logger } from '../config/logger';
 import { CallbackGuard, CallbackRefusedError } from './callback-guard';
-import { BulkAlreadyExistsError, type NewMessage, type Repository } from '../db/repository';
+import { type NewMessage, type Repository } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES, MAX_SCHEDULE_AHEAD_MS } from '../domain/bulk-control';
 import type { DeliveryWindow } from '../domain/delivery-window';
 import { countSmsParts } from '../domain/encoding';
@@ -89,9 +89,7 @@ export class BulkService {
     const { repo, client, taskQueue, logger } = this.deps;
     const now = this.now();
     const bulkId = cmd.bulkId ?? randomUUID();
-    if (await repo.getBulk(cmd.accountId, bulkId)) {
-      throw new BulkAlreadyExistsError(bulkId);
-    }
+    // A bulkId already taken is refused by insertBulk (BulkAlreadyExistsError): no read for it first.
 
     const guard = this.deps.callbackGuard ?? new CallbackGuard([]);
     const checked = new Set<string>();
@@ -190,7 +188,9 @@ export class BulkService {
       await repo.deleteBulk(cmd.accountId, bulkId);
       throw new WorkflowStartError('the bulk could not be scheduled; nothing was sent, retry later');
     }
-    await repo.markWorkflowStarted(cmd.accountId, bulkId);
+    // Not awaited: the bulk is safe once its workflow started. Should the mark be lost (a crash now), the
+    // reconciler finds the bulk unmarked, its start is refused as a duplicate, and it marks it then.
+    repo.markWorkflowStarted(cmd.accountId, bulkId).catch((err: unknown) => logger.warn({ err, bulkId }, 'could not mark the bulk started; the reconciler will'));
     return { bulkId, trackingProcessKey: cmd.trackingProcessKey, messages: reply };
   }
 

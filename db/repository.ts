@@ -123,6 +123,9 @@ async function queueReports(
 }
 
 /** The one query layer over SQLite and PostgreSQL. Every query is scoped by account. */
+/** Bulks of up to this many messages are inserted through the group commit. */
+const GROUPED_INSERT_MAX = 1000;
+
 export class Repository {
   /** SQLite: rows are addressed by rowid on the dispatch path (see recordSubmitResults). */
   private readonly rowKeys: boolean;
@@ -159,16 +162,18 @@ export class Repository {
 
   /** Stores a bulk and all its messages atomically: either all of it exists afterwards or none. */
   async insertBulk(bulk: NewBulk, messages: NewMessage[]): Promise<void> {
+    const insert = async (trx: Db) => {
+      await trx.insertInto('bulks').values(bulk).execute();
+      for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('messages')
+          .values(messages.slice(i, i + INSERT_CHUNK))
+          .execute();
+      }
+    };
     try {
-      await this.db.transaction().execute(async (trx) => {
-        await trx.insertInto('bulks').values(bulk).execute();
-        for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
-          await trx
-            .insertInto('messages')
-            .values(messages.slice(i, i + INSERT_CHUNK))
-            .execute();
-        }
-      });
+      // Small bulks posted at the same moment share one commit; a big one has its own transaction.
+      await (messages.length <= GROUPED_INSERT_MAX ? this.group.run(insert) : this.db.transaction().execute(insert));
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       if (await this.getBulk(bulk.account_id, bulk.bulk_id)) throw new BulkAlreadyExistsError(bulk.bulk_id);
@@ -210,13 +215,12 @@ export class Repository {
       .executeTakeFirst();
   }
 
+  /** Through the group commit: the API marks the bulks it started in the same moment together. */
   async markWorkflowStarted(accountId: string, bulkId: string): Promise<void> {
-    await this.db
-      .updateTable('bulks')
-      .set({ workflow_started: 1 })
-      .where('account_id', '=', accountId)
-      .where('bulk_id', '=', bulkId)
-      .execute();
+    await this.group.run(
+      (db) => db.updateTable('bulks').set({ workflow_started: 1 }).where('account_id', '=', accountId).where('bulk_id', '=', bulkId).execute(),
+      true,
+    );
   }
 
   /** Bulks stored but whose workflow start was never confirmed, older than `before` (crash between the two). */
