@@ -96,7 +96,7 @@ export async function startStack(sim: Simulator): Promise<Stack> {
   if (!cliPath) throw new Error('TEMPORAL_CLI_PATH is not set: run the benchmark through npm run bench:…');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
   const server = await startDevServer({ cliPath, port: await freePort() });
-  const db = openDatabase({ sqliteFile: path.join(dir, 'orchestrator.sqlite') });
+  const db = openDatabase({ sqliteFile: path.join(dir, 'orchestrator.sqlite'), sqliteSynchronous: process.env.SQLITE_SYNCHRONOUS === 'normal' ? 'normal' : 'full' });
   await migrateToLatest(db);
   const repo = new Repository(db);
   const connection = await Connection.connect({ address: server.address });
