@@ -157,7 +157,7 @@ export async function api(stack: Stack, method: string, pathAndQuery: string, bo
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc; undefined where there is no /proc. */
-function processCpuSeconds(pid: number | undefined): number | undefined {
+export function processCpuSeconds(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');

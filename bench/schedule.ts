@@ -22,7 +22,7 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { messageReference } from '../providers/types';
 import { freePort } from '../test/helpers/temporal';
-import { percentile, startSimulator } from './harness';
+import { percentile, processCpuSeconds, startSimulator } from './harness';
 
 const EventType = temporal.api.enums.v1.EventType;
 const BULKS = Number(process.env.BENCH_BULKS ?? 1000);
@@ -99,16 +99,7 @@ async function startProduct(simulatorUrl: string): Promise<Product> {
   };
 }
 
-/** CPU seconds (user + system) of a process and its children that were waited for, from /proc. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').slice(0).split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
+const cpuSeconds = (pid: number | undefined) => processCpuSeconds(pid) ?? 0;
 
 /** The Temporal dev server's pid: the child of the product process running `temporal`. */
 function temporalPid(productPid: number): number | undefined {
