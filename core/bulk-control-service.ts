@@ -1,4 +1,5 @@
-import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { type Client, type WorkflowExecutionDescription, type WorkflowHandle, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Repository } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES, normalizeRequestedStatus } from '../domain/bulk-control';
@@ -67,13 +68,17 @@ export class BulkControlService {
     const { row, handle } = await this.handleFor(accountId, bulkId);
     const stored = { bulkId, status: row.status as BulkStatus, sendAt: row.send_at };
     try {
-      if (!FINAL_BULK_STATUSES.has(stored.status) && row.workflow_started === 1) {
-        const { status } = await handle.describe();
-        if (ABNORMAL_ENDS.has(status.name)) {
+      if (!FINAL_BULK_STATUSES.has(stored.status)) {
+        const description = await handle.describe();
+        if (ABNORMAL_ENDS.has(description.status.name) && row.workflow_started === 1) {
           if (!(await this.deps.reconcile?.(accountId, bulkId))) {
-            throw new BulkUnavailableError(`the bulk's workflow ${status.name.toLowerCase()} and is being taken over; retry shortly`);
+            throw new BulkUnavailableError(`the bulk's workflow ${description.status.name.toLowerCase()} and is being taken over; retry shortly`);
           }
         }
+        // Its first task is still held back (firstTaskDelayMs): no code has run, and nothing can have changed
+        // the bulk (an Update or a cancellation would have ended the delay), so the stored row is its state. A
+        // query now would wait for the delay to end.
+        if (await inStartDelay(handle, description)) return stored;
       }
       const snapshot = await handle.query(bulkStatusQuery);
       return { bulkId, status: snapshot.status, sendAt: Date.parse(snapshot.sendAt), snapshot };
@@ -125,4 +130,19 @@ export class BulkControlService {
       throw new BulkUnavailableError(`the bulk's workflow cannot be reached (${(err as Error).message.slice(0, 200)}); retry shortly`);
     }
   }
+}
+
+/**
+ * True while a running workflow's first task is held back by its start delay: no workflow task is pending and
+ * none was ever scheduled. A history of one event (the start) says so at once; a short one (signals that came
+ * during the delay) is read to make sure.
+ */
+async function inStartDelay(handle: WorkflowHandle, d: WorkflowExecutionDescription): Promise<boolean> {
+  if (d.status.name !== 'RUNNING' || d.raw.pendingWorkflowTask) return false;
+  if (!d.executionTime || d.executionTime.getTime() <= d.startTime.getTime()) return false;
+  const length = Number(d.raw.workflowExecutionInfo?.historyLength ?? 0);
+  if (length === 1) return true;
+  if (length === 0 || length > 50) return false;
+  const history = await handle.fetchHistory();
+  return !history.events?.some((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
 }

@@ -12,7 +12,7 @@ import { type Transliteration, transliterate } from '../domain/transliteration';
 import { describeWindow, formatCount, formatInstant, isoInstant, toMillis } from '../domain/labels';
 import { validityEndsAt } from '../domain/validity';
 import { AccountIdKey, BulkIdKey, BulkStatusKey, CampaignNameKey, SendAtKey } from '../temporal/search-attributes';
-import { ARMED_DISPATCH_VERSION, type BulkWorkflowInput, type ScheduleGroup, type SendingSpeedLimit, type WorkflowTuning } from '../workflows/definitions';
+import { ARMED_DISPATCH_VERSION, type BulkWorkflowInput, firstTaskDelayMs, type ScheduleGroup, type SendingSpeedLimit, type WorkflowTuning } from '../workflows/definitions';
 
 /** The dialect-neutral command every router translates its request into. */
 export interface CreateBulkCommand {
@@ -182,7 +182,7 @@ export class BulkService {
     );
 
     try {
-      await startBulkWorkflow(client, taskQueue, input, cmd.campaignName, ui);
+      await startBulkWorkflow(client, taskQueue, input, cmd.campaignName, ui, { startDelayMs: firstTaskDelayMs(input, now) });
     } catch (err) {
       logger.error({ err, bulkId, accountId: cmd.accountId }, 'could not start bulk workflow; removing the bulk');
       await repo.deleteBulk(cmd.accountId, bulkId);
@@ -203,7 +203,10 @@ export class BulkService {
       try {
         // Never a second run: the first start may have gone through before its process died, and the bulk may
         // have run and closed since; "already started" covers both (and another API process doing the same).
-        await startBulkWorkflow(client, taskQueue, input, campaignName, ui, WorkflowIdReusePolicy.REJECT_DUPLICATE);
+        await startBulkWorkflow(client, taskQueue, input, campaignName, ui, {
+          reusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          startDelayMs: firstTaskDelayMs(input, this.now()),
+        });
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
@@ -306,11 +309,13 @@ async function startBulkWorkflow(
   input: BulkWorkflowInput,
   campaignName: string | undefined,
   ui: BulkDescription | undefined,
-  reusePolicy: WorkflowIdReusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+  { reusePolicy = WorkflowIdReusePolicy.ALLOW_DUPLICATE, startDelayMs = 0 }: { reusePolicy?: WorkflowIdReusePolicy; startDelayMs?: number } = {},
 ): Promise<void> {
   const firstSendAt = Math.min(...input.groups.map((g) => toMillis(g.sendAt)));
   await client.workflow.start('bulkWorkflow', {
     taskQueue,
+    // Its first workflow task waits until shortly before it is due (firstTaskDelayMs), off the ingest path.
+    ...(startDelayMs > 0 ? { startDelay: startDelayMs } : {}),
     workflowId: bulkWorkflowId(input.accountId, input.bulkId),
     args: [input],
     // The database row is the duplicate guard for bulkIds; a second start of the same live workflow is an error.

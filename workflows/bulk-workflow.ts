@@ -21,6 +21,7 @@ import { isWindowOpen, nextWindowOpening, windowClosesAt } from '../domain/deliv
 import { BulkStatusKey, SendAtKey } from '../temporal/search-attributes';
 import {
   ARMED_DISPATCH_VERSION,
+  ARM_LEAD_MS,
   bulkStatusQuery,
   type BulkCounts,
   type BulkStatus,
@@ -78,14 +79,6 @@ export const DISPATCH_CONCURRENCY = 2;
 /** Well below the server's 50k-event limit, so a 1M-destination bulk keeps each run's history small. */
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 10_000;
 
-/**
- * Armed dispatch. A bulk's first batches are started this long before they are due — a lead drawn per run from
- * [min, max], so that thousands of bulks due at one instant spread their arming over the interval — and wait in
- * the worker (activities: sendBatch `startAfterMs`). The due moment then costs no timer, workflow task or
- * activity dispatch: the batch just goes. A pause, cancel or reschedule before then disarms it (db/armed-batches.ts).
- * Without it, 1,000 bulks due at one instant sent up to 2 minutes late (issue 12; README: timing).
- */
-export const ARM_LEAD_MS: readonly [number, number] = [20_000, 60_000];
 /** An armed batch holds at most this many messages: it ends soon after the due time and the next batches follow. */
 export const ARMED_BATCH_MAX = 2000;
 

@@ -49,7 +49,8 @@ const get = async <T>(path: string): Promise<T> => {
 
 test('a scheduled bulk reads in domain words in the UI', async () => {
   // A window on tomorrow's weekday, 06:00–07:00 in Zagreb: the bulk waits for it after its sendAt.
-  const sendAt = Date.now() + 60_000;
+  // Due soon enough that its first workflow task is not held back (firstTaskDelayMs).
+  const sendAt = Date.now() + 8_000;
   const tomorrow = DateTime.now().setZone('Europe/Zagreb').plus({ days: 1 });
   const day = WEEKDAYS[tomorrow.weekday - 1]!;
   await stack.bulks.createBulk({

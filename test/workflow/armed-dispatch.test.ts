@@ -8,7 +8,7 @@ import { createActivities } from '../../activities';
 import { bulkWorkflowId } from '../../core/bulk-service';
 import type { SmsSimulator } from '../../providers/simulator';
 import type { OutboundSms, SmsProvider, SubmitOptions } from '../../providers/types';
-import { bulkStatusQuery, rescheduleUpdate, setStatusUpdate } from '../../workflows/definitions';
+import { bulkStatusQuery, FIRST_TASK_MARGIN_MS, pauseSignal, rescheduleUpdate, setStatusUpdate } from '../../workflows/definitions';
 import { createBulkWorker } from '../../worker/worker';
 import { sendBatchCalls } from '../helpers/history';
 import { createTestStack, eventually, silentLogger, type TestStack } from '../helpers/stack';
@@ -60,9 +60,9 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function post(bulkId: string, n = 1): Promise<{ sendAt: number; handle: WorkflowHandle }> {
+async function post(bulkId: string, n = 1, dueInMs = DUE_IN_MS): Promise<{ sendAt: number; handle: WorkflowHandle }> {
   stack.clock.now = Date.now();
-  const sendAt = Date.now() + DUE_IN_MS;
+  const sendAt = Date.now() + dueInMs;
   await stack.bulks.createBulk({
     accountId: 'acme',
     bulkId,
@@ -198,3 +198,71 @@ test('the worker stops while a batch is armed: another worker sends it once, at 
     await lost.close();
   }
 }, 60_000);
+
+/** Due this far ahead, a bulk's first workflow task is delayed by DELAYED_DUE_IN_MS − LEAD_MS − margin (4 s). */
+const DELAYED_DUE_IN_MS = LEAD_MS + FIRST_TASK_MARGIN_MS + 4000;
+
+/** The start delay the server recorded for the bulk's first workflow task, in ms (0: none). */
+async function firstTaskBackoffMs(handle: WorkflowHandle): Promise<number> {
+  const history = await handle.fetchHistory();
+  const backoff = history.events?.[0]?.workflowExecutionStartedEventAttributes?.firstWorkflowTaskBackoff;
+  return Number(backoff?.seconds ?? 0) * 1000 + Math.round((backoff?.nanos ?? 0) / 1e6);
+}
+
+describe('a bulk accepted well ahead of its time runs its first workflow task later', () => {
+  test('before that task the API answers from the database; the bulk sends at its time, once', async () => {
+    const { sendAt, handle } = await post('delayed', 2, DELAYED_DUE_IN_MS);
+    const backoff = await firstTaskBackoffMs(handle);
+    expect(backoff).toBeGreaterThan(3000);
+    expect(backoff).toBeLessThanOrEqual(4000);
+    // No code of the workflow has run (a query would wait for the delay): the API answers from the database, at once.
+    const asked = Date.now();
+    await expect(stack.control.view('acme', 'delayed')).resolves.toMatchObject({ status: 'PENDING', sendAt });
+    expect(Date.now() - asked).toBeLessThan(1000);
+    expect((await handle.describe()).raw.pendingWorkflowTask).toBeFalsy();
+    expect(await handle.result()).toMatchObject({ total: 2, sent: 2 });
+    const times = acceptedOf('delayed').map(([, at]) => at);
+    expect(times).toHaveLength(2);
+    for (const at of times) expect(at - sendAt).toBeGreaterThanOrEqual(0);
+    for (const at of times) expect(at - sendAt).toBeLessThan(1000);
+    expect(stack.simulator.stats('acme:delayed-')).toMatchObject({ accepted: 2, duplicates: 0 });
+  }, 60_000);
+
+  test('a pause through the API during the delay applies at once; nothing goes at the due time', async () => {
+    const { sendAt, handle } = await post('delayed-paused', 1, DELAYED_DUE_IN_MS);
+    expect(await firstTaskBackoffMs(handle)).toBeGreaterThan(3000);
+    const started = Date.now();
+    await expect(stack.control.setStatus('acme', 'delayed-paused', 'PAUSED')).resolves.toMatchObject({ status: 'PAUSED' });
+    // The Update ended the delay: it did not wait for it.
+    expect(Date.now() - started).toBeLessThan(2000);
+    await sleep(sendAt + 1500 - Date.now());
+    expect(acceptedOf('delayed-paused')).toHaveLength(0);
+    await stack.control.setStatus('acme', 'delayed-paused', 'CANCELED');
+    expect(await handle.result()).toMatchObject({ total: 1, sent: 0, canceled: 1 });
+    expect(stack.simulator.stats('acme:delayed-paused-')).toMatchObject({ accepted: 0 });
+  }, 60_000);
+
+  test("an operator's pause signal during the delay is applied when the delay ends, before anything is sent", async () => {
+    const { sendAt, handle } = await post('delayed-signal', 1, DELAYED_DUE_IN_MS);
+    expect(await firstTaskBackoffMs(handle)).toBeGreaterThan(3000);
+    await handle.signal(pauseSignal, { by: 'operator' });
+    await sleep(sendAt + 1500 - Date.now());
+    expect(acceptedOf('delayed-signal')).toHaveLength(0);
+    const snapshot = await handle.query(bulkStatusQuery);
+    expect(snapshot.status).toBe('PAUSED');
+    expect(snapshot.controlLog).toEqual([expect.objectContaining({ by: 'operator', via: 'signal', to: 'PAUSED' })]);
+    await handle.executeUpdate(setStatusUpdate, { args: [{ status: 'CANCELED', by: 'test' }] });
+    expect(await handle.result()).toMatchObject({ total: 1, sent: 0, canceled: 1 });
+  }, 60_000);
+
+  test('a cancellation request during the delay ends it: the bulk is canceled at once, nothing sent', async () => {
+    const { sendAt, handle } = await post('delayed-cancel', 1, DELAYED_DUE_IN_MS);
+    expect(await firstTaskBackoffMs(handle)).toBeGreaterThan(3000);
+    const started = Date.now();
+    await handle.cancel();
+    expect(await handle.result()).toMatchObject({ total: 1, sent: 0, canceled: 1 });
+    expect(Date.now() - started).toBeLessThan(3000);
+    await sleep(sendAt + 1000 - Date.now());
+    expect(stack.simulator.stats('acme:delayed-cancel-')).toMatchObject({ accepted: 0 });
+  }, 60_000);
+});

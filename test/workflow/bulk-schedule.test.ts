@@ -1,5 +1,4 @@
 import { bulkWorkflowId } from '../../core/bulk-service';
-import { bulkStatusQuery } from '../../workflows/definitions';
 import { timeSkippingSuite } from '../helpers/stack';
 
 const HOUR = 3_600_000;
@@ -29,8 +28,8 @@ test('a bulk scheduled two days ahead sleeps durably and sends on time, in secon
   });
 
   const handle = handleOf('two-days');
-  const pending = await handle.query(bulkStatusQuery);
-  expect(pending.status).toBe('PENDING');
+  // Its first workflow task is held back for now (firstTaskDelayMs): the API answers from the database.
+  expect((await suite.stack.control.view('acme', 'two-days')).status).toBe('PENDING');
   expect(suite.stack.simulator.acceptedCount).toBe(0);
 
   const counts = await handle.result();
