@@ -8,6 +8,10 @@ import type { Repository } from '../db/repository';
 import type { ApiKeyAuthenticator } from './auth';
 import { ApiError, errorHandler } from './errors';
 import { infobipRouter } from './infobip/router';
+import { routeeRouter } from './routee/router';
+import { CampaignService } from '../core/campaign-service';
+import { CampaignStore } from '../db/campaigns';
+import { ContactStore } from '../db/contacts';
 
 const SECRET_PARAMS = /([?&](?:access_token|apikey|api_key|token|key|password)=)[^&#]*/gi;
 
@@ -21,7 +25,7 @@ export interface AppDeps {
   auth: ApiKeyAuthenticator;
   bulks: BulkService;
   control: BulkControlService;
-  /** Reads reports and logs (account-scoped queries). */
+  /** Reads reports and logs (account-scoped queries); its database also holds contacts, groups and campaigns. */
   reports: Repository;
   /** Resolves when Temporal and the database answer; rejects with the reason otherwise. */
   health: () => Promise<void>;
@@ -63,7 +67,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(express.text({ type: ['application/xml', 'text/xml'], limit: BODY_LIMIT }));
 
-  // Every route below is authenticated and scoped to the caller's account.
+  // Every route below is authenticated and scoped to the caller's account. Routee's routes authenticate one by
+  // one (its /sms/campaign… sit beside Infobip's /sms/1/…) and answer in Routee's error shape.
+  const contacts = new ContactStore(deps.reports.db);
+  const campaigns = new CampaignService({ contacts, campaigns: new CampaignStore(deps.reports.db), bulks: deps.bulks, control: deps.control });
+  app.use(routeeRouter({ contacts, campaigns, auth: deps.auth.middleware(), logger: deps.logger }));
   app.use('/sms', deps.auth.middleware());
   app.use(infobipRouter({ bulks: deps.bulks, control: deps.control, reports: deps.reports }));
 

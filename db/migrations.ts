@@ -140,6 +140,71 @@ const migrations: Record<string, Migration> = {
       await sql`drop table armed_batches`.execute(db);
     },
   },
+  '0005_contacts_groups_campaigns': {
+    // Contacts, labels and groups of an account (db/contacts.ts), and campaigns: a Routee trackingId and the
+    // bulk that sends it (an update of a scheduled campaign replaces the bulk, the trackingId stays).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('contacts')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('contact_id', 'text', (c) => c.notNull())
+        .addColumn('mobile', 'text', (c) => c.notNull())
+        .addColumn('first_name', 'text')
+        .addColumn('last_name', 'text')
+        .addColumn('email', 'text')
+        .addColumn('vip', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('country', 'text')
+        .addColumn('labels', 'text', (c) => c.notNull())
+        .addColumn('blacklist', 'text', (c) => c.notNull())
+        .addColumn('opt_in', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('contacts_pk', ['account_id', 'contact_id'])
+        .addUniqueConstraint('contacts_mobile_uq', ['account_id', 'mobile'])
+        .execute();
+      await db.schema.createIndex('contacts_created_idx').on('contacts').columns(['account_id', 'created_at']).execute();
+      await db.schema
+        .createTable('contact_labels')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('contact_labels_pk', ['account_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('contact_groups')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('group_id', 'integer', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('contact_groups_pk', ['account_id', 'group_id'])
+        .addUniqueConstraint('contact_groups_name_uq', ['account_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('group_members')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('group_id', 'integer', (c) => c.notNull())
+        .addColumn('contact_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_members_pk', ['account_id', 'group_id', 'contact_id'])
+        .execute();
+      await db.schema.createIndex('group_members_contact_idx').on('group_members').columns(['account_id', 'contact_id']).execute();
+      await db.schema
+        .createTable('campaigns')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('tracking_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('bulk_id', 'text', (c) => c.notNull())
+        .addColumn('request', 'text', (c) => c.notNull())
+        .addColumn('analysis', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('campaigns_pk', ['account_id', 'tracking_id'])
+        .addUniqueConstraint('campaigns_name_uq', ['account_id', 'name'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      for (const t of ['campaigns', 'group_members', 'contact_groups', 'contact_labels', 'contacts']) await sql.raw(`drop table ${t}`).execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

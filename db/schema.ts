@@ -94,10 +94,69 @@ export interface DispatchLeaseTable {
   revoked: number;
 }
 
+/** A contact of an account (db/contacts.ts). labels: JSON object name → value; blacklist: JSON array of services. */
+export interface ContactTable {
+  account_id: string;
+  contact_id: string;
+  /** E.164 with '+'; unique per account. */
+  mobile: string;
+  first_name: string | null;
+  last_name: string | null;
+  email: string | null;
+  vip: number;
+  country: string | null;
+  labels: string;
+  blacklist: string;
+  /** SINGLE | DOUBLE_CONFIRMED | OPTED_OUT */
+  opt_in: string;
+  created_at: Millis;
+  updated_at: Millis;
+}
+
+/** A custom contact label an account defined (the built-in ones are not stored). */
+export interface ContactLabelTable {
+  account_id: string;
+  name: string;
+  /** Text | Number */
+  type: string;
+}
+
+/** A group of contacts: a name unique per account (Routee) and a number (ProTexting). */
+export interface ContactGroupTable {
+  account_id: string;
+  group_id: number;
+  name: string;
+  created_at: Millis;
+}
+
+export interface GroupMemberTable {
+  account_id: string;
+  group_id: number;
+  contact_id: string;
+}
+
+/** A campaign (Routee's trackingId) and the bulk that sends it now; request and analysis are JSON. */
+export interface CampaignTable {
+  account_id: string;
+  tracking_id: string;
+  /** Unique per account when present. */
+  name: string | null;
+  bulk_id: string;
+  request: string;
+  analysis: string;
+  created_at: Millis;
+  updated_at: Millis;
+}
+
 export interface Database {
   bulks: BulkTable;
   messages: MessageTable;
   reports: ReportTable;
   dispatch_leases: DispatchLeaseTable;
   armed_batches: ArmedBatchTable;
+  contacts: ContactTable;
+  contact_labels: ContactLabelTable;
+  contact_groups: ContactGroupTable;
+  group_members: GroupMemberTable;
+  campaigns: CampaignTable;
 }

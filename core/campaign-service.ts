@@ -1,0 +1,410 @@
+import { randomUUID } from 'node:crypto';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { type CampaignRow, type CampaignStore } from '../db/campaigns';
+import { type Contact, ContactError, type ContactStore } from '../db/contacts';
+import { type BulkStatus } from '../domain/bulk-control';
+import { countSmsParts, detectEncoding } from '../domain/encoding';
+import { bodyLabels, fallbackMap, personalize } from '../domain/personalization';
+import { transliterate } from '../domain/transliteration';
+import { type BulkControlService, ControlRefusedError } from './bulk-control-service';
+import { type BulkService, type CreateBulkCommand } from './bulk-service';
+
+/** At most this many numbers in `to` (Routee's limit); contacts and groups add to them. */
+export const MAX_TO_NUMBERS = 30_000;
+/** At most this many recipients in one campaign, whatever their source. */
+export const MAX_CAMPAIGN_RECIPIENTS = 1_000_000;
+
+/** A campaign as the core sees it: recipients from numbers, contacts and groups; one body, personalized. */
+export interface CampaignCommand {
+  accountId: string;
+  to: string[];
+  contacts: string[];
+  groups: string[];
+  from: string;
+  body: string;
+  /** Epoch millis; absent means now. */
+  sendAt?: number;
+  campaignName?: string;
+  flash: boolean;
+  fallbackValues?: Record<string, string> | string[];
+  transcode?: boolean;
+}
+
+/** What the Routee reply calls smsAnalysis. */
+export interface CampaignAnalysis {
+  numberOfRecipients: number;
+  recipientsPerCountry: Record<string, number>;
+  recipientCountries: Record<string, string>;
+  contacts: Record<string, { recipient: string; recipientCountry?: string; blacklisted: boolean }>;
+  recipientsPerGroup: Record<string, number>;
+  totalInGroups: number;
+  bodyAnalysis: {
+    characters: number;
+    parts: number;
+    unicode: boolean;
+    transcode?: { message: string; parts: number };
+    unsupportedGSMCharacters: string[];
+  };
+}
+
+/** How a campaign moves: Scheduled → Queued → Running → Sent, or Paused (an operator) / Cancelled. */
+export type CampaignState = 'Scheduled' | 'Queued' | 'Running' | 'Paused' | 'Sent' | 'Cancelled';
+
+export interface CampaignView {
+  trackingId: string;
+  bulkId: string;
+  createdAt: number;
+  sendAt: number;
+  state: CampaignState;
+  /** The request as stored (normalized), for echoing back. */
+  request: StoredRequest;
+  analysis: CampaignAnalysis;
+  totalMessages: number;
+  statuses: Record<'Queued' | 'Sent' | 'Failed' | 'Delivered' | 'Undelivered' | 'Unsent', number>;
+}
+
+export interface StoredRequest {
+  to: string[];
+  contacts: string[];
+  groups: string[];
+  from: string;
+  body: string;
+  /** Epoch millis as asked (absent: sent at once). */
+  scheduledDate?: number;
+  campaignName?: string;
+  flash: boolean;
+  fallbackValues?: Record<string, string> | string[];
+  transcode?: boolean;
+}
+
+export type CampaignErrorKind =
+  | 'NOT_FOUND'
+  | 'NOT_SCHEDULED'
+  | 'NO_RECIPIENTS'
+  | 'EMPTY_RECIPIENTS'
+  | 'NAME_TAKEN'
+  | 'CONTACT_NOT_FOUND'
+  | 'GROUP_NOT_FOUND'
+  | 'TOO_MANY'
+  | 'UNAVAILABLE';
+
+export class CampaignError extends Error {
+  override name = 'CampaignError';
+  constructor(
+    readonly kind: CampaignErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Recipient {
+  mobile: string;
+  country?: string;
+  contact?: Contact;
+  groups: string[];
+}
+
+/** The Routee status a message's Infobip-style status name counts under. */
+export function routeeStatusOf(statusName: string): keyof CampaignView['statuses'] {
+  if (statusName === 'PENDING_ACCEPTED') return 'Queued';
+  if (statusName.startsWith('PENDING')) return 'Sent';
+  if (statusName.startsWith('DELIVERED')) return 'Delivered';
+  if (statusName === 'REJECTED_CANCELED') return 'Unsent';
+  if (statusName.startsWith('REJECTED')) return 'Failed';
+  return 'Undelivered';
+}
+
+function countryOf(mobile: string): string | undefined {
+  return parsePhoneNumberFromString(mobile)?.country;
+}
+
+export class CampaignService {
+  constructor(
+    private readonly deps: {
+      contacts: ContactStore;
+      campaigns: CampaignStore;
+      bulks: BulkService;
+      control: BulkControlService;
+      now?: () => number;
+    },
+  ) {}
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  /** Resolves, de-duplicates and analyses the recipients; what POST /sms/analyze/campaign answers. */
+  async analyze(cmd: CampaignCommand): Promise<{ recipients: Recipient[]; analysis: CampaignAnalysis; body: string }> {
+    if (cmd.to.length + cmd.contacts.length + cmd.groups.length === 0) {
+      throw new CampaignError('NO_RECIPIENTS', 'give at least one of to, contacts or groups');
+    }
+    if (cmd.to.length > MAX_TO_NUMBERS) throw new CampaignError('TOO_MANY', `to holds at most ${MAX_TO_NUMBERS} numbers`);
+    let fromContacts: Contact[];
+    let fromGroups: Contact[];
+    try {
+      fromContacts = await this.deps.contacts.contactsByIds(cmd.accountId, cmd.contacts);
+      fromGroups = await this.deps.contacts.contactsOfGroups(cmd.accountId, cmd.groups);
+    } catch (err) {
+      if (err instanceof ContactError && err.kind === 'CONTACT_NOT_FOUND') throw new CampaignError('CONTACT_NOT_FOUND', err.message);
+      if (err instanceof ContactError && err.kind === 'GROUP_NOT_FOUND') throw new CampaignError('GROUP_NOT_FOUND', err.message);
+      throw err;
+    }
+
+    const analysis: CampaignAnalysis = {
+      numberOfRecipients: 0,
+      recipientsPerCountry: {},
+      recipientCountries: {},
+      contacts: {},
+      recipientsPerGroup: {},
+      totalInGroups: 0,
+      bodyAnalysis: bodyAnalysis(cmd.body, cmd.transcode),
+    };
+    const asked = new Set(cmd.groups);
+    const byMobile = new Map<string, Recipient>();
+    const skipped = (c: Contact) => c.blacklist.includes('Sms') || c.optIn === 'OPTED_OUT';
+    const addContact = (c: Contact, viaGroup: boolean) => {
+      const blacklisted = skipped(c);
+      analysis.contacts[c.id] = { recipient: c.mobile, ...(c.country ? { recipientCountry: c.country } : {}), blacklisted };
+      if (viaGroup) {
+        analysis.totalInGroups++;
+        if (!blacklisted) for (const g of c.groups) if (asked.has(g)) analysis.recipientsPerGroup[g] = (analysis.recipientsPerGroup[g] ?? 0) + 1;
+      }
+      if (blacklisted) return;
+      const existing = byMobile.get(c.mobile);
+      if (existing) {
+        existing.contact ??= c;
+        return;
+      }
+      byMobile.set(c.mobile, { mobile: c.mobile, country: c.country ?? countryOf(c.mobile), contact: c, groups: c.groups.filter((g) => asked.has(g)) });
+    };
+    // A number given in `to` that is a blacklisted contact's is still skipped: the blacklist is the contact's wish.
+    const blacklistedMobiles = new Set([...fromContacts, ...fromGroups].filter(skipped).map((c) => c.mobile));
+    for (const mobile of cmd.to) {
+      if (byMobile.has(mobile) || blacklistedMobiles.has(mobile)) continue;
+      byMobile.set(mobile, { mobile, country: countryOf(mobile), groups: [] });
+    }
+    for (const c of fromContacts) addContact(c, false);
+    for (const c of fromGroups) addContact(c, true);
+    for (const g of cmd.groups) analysis.recipientsPerGroup[g] ??= 0;
+
+    const recipients = [...byMobile.values()];
+    if (recipients.length > MAX_CAMPAIGN_RECIPIENTS) throw new CampaignError('TOO_MANY', `a campaign reaches at most ${MAX_CAMPAIGN_RECIPIENTS} recipients`);
+    analysis.numberOfRecipients = recipients.length;
+    for (const r of recipients) {
+      if (!r.country) continue;
+      analysis.recipientsPerCountry[r.country] = (analysis.recipientsPerCountry[r.country] ?? 0) + 1;
+      analysis.recipientCountries[r.mobile] = r.country;
+    }
+    const body = analysis.bodyAnalysis.transcode?.message ?? cmd.body;
+    return { recipients, analysis, body };
+  }
+
+  async create(cmd: CampaignCommand): Promise<CampaignView> {
+    if (cmd.campaignName && (await this.deps.campaigns.nameTaken(cmd.accountId, cmd.campaignName))) {
+      throw new CampaignError('NAME_TAKEN', `a campaign named ${cmd.campaignName} exists in this account`);
+    }
+    const { recipients, analysis, body } = await this.analyze(cmd);
+    if (recipients.length === 0) throw new CampaignError('EMPTY_RECIPIENTS', 'the campaign has no recipients: its groups are empty or every contact is blacklisted');
+    const trackingId = randomUUID();
+    const now = this.now();
+    const request = storedRequest(cmd);
+    // The campaign row first: its unique name is the guard. Should the bulk be refused, the row goes again.
+    try {
+      await this.deps.campaigns.insert({
+        account_id: cmd.accountId,
+        tracking_id: trackingId,
+        name: cmd.campaignName ?? null,
+        bulk_id: trackingId,
+        request: JSON.stringify(request),
+        analysis: JSON.stringify(analysis),
+        created_at: now,
+        updated_at: now,
+      });
+    } catch (err) {
+      if ((err as Error).name === 'CampaignNameTakenError') throw new CampaignError('NAME_TAKEN', (err as Error).message);
+      throw err;
+    }
+    try {
+      await this.deps.bulks.createBulk(this.bulkCommand(cmd, trackingId, recipients, body));
+    } catch (err) {
+      await this.deps.campaigns.delete(cmd.accountId, trackingId);
+      throw err;
+    }
+    return this.get(cmd.accountId, trackingId);
+  }
+
+  private bulkCommand(cmd: CampaignCommand, bulkId: string, recipients: Recipient[], body: string): CreateBulkCommand {
+    const fallbacks = fallbackMap(cmd.body, cmd.fallbackValues);
+    const personal = bodyLabels(body).length > 0;
+    const byText = new Map<string, Array<{ to: string; messageId: string }>>();
+    for (const r of recipients) {
+      const text = personal ? personalize(body, r.contact ? contactValues(r.contact) : undefined, fallbacks) : body;
+      const list = byText.get(text) ?? byText.set(text, []).get(text)!;
+      list.push({ to: r.mobile.replace(/^\+/, ''), messageId: randomUUID() });
+    }
+    return {
+      accountId: cmd.accountId,
+      bulkId,
+      campaignName: cmd.campaignName,
+      messages: [...byText].map(([text, destinations]) => ({
+        from: cmd.from,
+        text,
+        flash: cmd.flash,
+        intermediateReport: false,
+        destinations,
+        ...(cmd.sendAt !== undefined ? { sendAt: cmd.sendAt } : {}),
+      })),
+    };
+  }
+
+  async get(accountId: string, trackingId: string): Promise<CampaignView> {
+    const row = await this.row(accountId, trackingId);
+    const view = await this.deps.control.view(accountId, row.bulk_id).catch((err: unknown) => {
+      if ((err as Error).name === 'BulkNotFoundError') throw new CampaignError('NOT_FOUND', `no campaign ${trackingId}`);
+      if ((err as Error).name === 'BulkUnavailableError') throw new CampaignError('UNAVAILABLE', (err as Error).message);
+      throw err;
+    });
+    const counts = await this.deps.campaigns.statusCounts(accountId, row.bulk_id);
+    const statuses: CampaignView['statuses'] = { Queued: 0, Sent: 0, Failed: 0, Delivered: 0, Undelivered: 0, Unsent: 0 };
+    let total = 0;
+    for (const [name, n] of Object.entries(counts)) {
+      statuses[routeeStatusOf(name)] += n;
+      total += n;
+    }
+    return {
+      trackingId,
+      bulkId: row.bulk_id,
+      createdAt: row.created_at,
+      sendAt: view.sendAt,
+      state: campaignState(view.status, view.sendAt, this.now()),
+      request: JSON.parse(row.request) as StoredRequest,
+      analysis: JSON.parse(row.analysis) as CampaignAnalysis,
+      totalMessages: total,
+      statuses,
+    };
+  }
+
+  /** DELETE /sms/{trackingId}: only a campaign still Scheduled; its messages end REJECTED_CANCELED, unsent. */
+  async cancel(accountId: string, trackingId: string): Promise<void> {
+    const row = await this.row(accountId, trackingId);
+    await this.holdUnsent(accountId, trackingId, row.bulk_id);
+    await this.deps.control.setStatus(accountId, row.bulk_id, 'CANCELED');
+  }
+
+  /**
+   * PUT /sms/{trackingId}: a Scheduled campaign gets new content. Its bulk is paused first (so nothing can go
+   * while it changes), found untouched, canceled, and a new bulk with the new content takes its place under the
+   * same trackingId. Without scheduledDate the new bulk goes at once (Routee's rule).
+   */
+  async update(cmd: CampaignCommand, trackingId: string): Promise<CampaignView> {
+    const row = await this.row(cmd.accountId, trackingId);
+    if (cmd.campaignName && (await this.deps.campaigns.nameTaken(cmd.accountId, cmd.campaignName, trackingId))) {
+      throw new CampaignError('NAME_TAKEN', `a campaign named ${cmd.campaignName} exists in this account`);
+    }
+    // Validate the new content before touching the running one.
+    const { recipients, analysis, body } = await this.analyze(cmd);
+    if (recipients.length === 0) throw new CampaignError('EMPTY_RECIPIENTS', 'the campaign has no recipients: its groups are empty or every contact is blacklisted');
+    await this.holdUnsent(cmd.accountId, trackingId, row.bulk_id);
+    const bulkId = `${trackingId}~${randomUUID().slice(0, 8)}`;
+    try {
+      await this.deps.bulks.createBulk(this.bulkCommand(cmd, bulkId, recipients, body));
+    } catch (err) {
+      // The old content stands: it goes on as scheduled.
+      await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'PENDING').catch(() => undefined);
+      throw err;
+    }
+    await this.deps.campaigns.replace(cmd.accountId, trackingId, {
+      name: cmd.campaignName ?? null,
+      bulk_id: bulkId,
+      request: JSON.stringify(storedRequest(cmd)),
+      analysis: JSON.stringify(analysis),
+      updated_at: this.now(),
+    });
+    await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'CANCELED');
+    return this.get(cmd.accountId, trackingId);
+  }
+
+  /** Pauses the campaign's bulk if it is Scheduled and proves nothing of it was sent; else NOT_SCHEDULED. */
+  private async holdUnsent(accountId: string, trackingId: string, bulkId: string): Promise<void> {
+    const current = await this.get(accountId, trackingId);
+    if (current.state !== 'Scheduled') throw new CampaignError('NOT_SCHEDULED', `the campaign is ${current.state}, not Scheduled`);
+    try {
+      await this.deps.control.setStatus(accountId, bulkId, 'PAUSED');
+    } catch (err) {
+      if (err instanceof ControlRefusedError) throw new CampaignError('NOT_SCHEDULED', `the campaign can no longer be changed: ${err.message}`);
+      throw err;
+    }
+    // Paused: nothing more goes out. Had its send time come just before, some of it may be out already.
+    if ((await this.deps.campaigns.countHandled(accountId, bulkId)) > 0) {
+      await this.deps.control.setStatus(accountId, bulkId, 'PENDING');
+      throw new CampaignError('NOT_SCHEDULED', 'the campaign started sending; it is no longer Scheduled');
+    }
+  }
+
+  async tracking(accountId: string, trackingId: string, page: number, size: number) {
+    const row = await this.row(accountId, trackingId);
+    const request = JSON.parse(row.request) as StoredRequest;
+    const { rows, total } = await this.deps.campaigns.messagesPage(accountId, row.bulk_id, page, size);
+    return { rows, total, campaignName: request.campaignName, groups: request.groups };
+  }
+
+  private async row(accountId: string, trackingId: string): Promise<CampaignRow> {
+    const row = await this.deps.campaigns.get(accountId, trackingId);
+    if (!row) throw new CampaignError('NOT_FOUND', `no campaign ${trackingId}`);
+    return row;
+  }
+}
+
+/** The values `[~label]` reads from a contact: its fields, then its custom labels. */
+function contactValues(c: Contact): Record<string, string | undefined> {
+  return { ...c.labels, firstName: c.firstName, lastName: c.lastName, mobile: c.mobile, email: c.email, country: c.country };
+}
+
+function storedRequest(cmd: CampaignCommand): StoredRequest {
+  return {
+    to: cmd.to,
+    contacts: cmd.contacts,
+    groups: cmd.groups,
+    from: cmd.from,
+    body: cmd.body,
+    ...(cmd.sendAt !== undefined ? { scheduledDate: cmd.sendAt } : {}),
+    ...(cmd.campaignName ? { campaignName: cmd.campaignName } : {}),
+    flash: cmd.flash,
+    ...(cmd.fallbackValues ? { fallbackValues: cmd.fallbackValues } : {}),
+    ...(cmd.transcode !== undefined ? { transcode: cmd.transcode } : {}),
+  };
+}
+
+export function campaignState(status: BulkStatus, sendAt: number, now: number): CampaignState {
+  switch (status) {
+    case 'PENDING':
+      return sendAt > now ? 'Scheduled' : 'Queued';
+    case 'PROCESSING':
+      return 'Running';
+    case 'PAUSED':
+      return 'Paused';
+    case 'FINISHED':
+      return 'Sent';
+    case 'CANCELED':
+      return 'Cancelled';
+    default:
+      return 'Queued';
+  }
+}
+
+/**
+ * Routee's bodyAnalysis. With transcode, a body that needs Unicode and more than one part as such is sent in
+ * GSM letters instead (as Routee: "if the message can be sent as UTF in one part, it will not be transcoded").
+ */
+export function bodyAnalysis(body: string, transcode: boolean | undefined): CampaignAnalysis['bodyAnalysis'] {
+  const parts = countSmsParts(body);
+  const unicode = parts.encoding === 'UCS2';
+  const unsupported = [...new Set([...body].filter((ch) => detectEncoding(ch) === 'UCS2'))];
+  const result: CampaignAnalysis['bodyAnalysis'] = { characters: [...body].length, parts: parts.parts, unicode, unsupportedGSMCharacters: unsupported };
+  if (transcode && unicode && parts.parts > 1) {
+    const message = transliterate(body, 'NON_UNICODE');
+    result.transcode = { message, parts: countSmsParts(message).parts };
+  }
+  return result;
+}
