@@ -1,0 +1,184 @@
+/**
+ * Routee campaigns end to end on a real dev server: recipients from numbers, contacts and groups, de-duplicated,
+ * blacklist honoured, bodies personalized; scheduled campaigns updated and deleted; every documented error code.
+ */
+import request from 'supertest';
+import { devServerSuite, eventually } from '../helpers/stack';
+
+const suite = devServerSuite({ simulator: { deliveryDelayMs: 100 } });
+const ACME = 'Bearer acme-secret-key-1';
+const GLOBEX = 'Bearer globex-secret-key-2';
+const api = () => request(suite.app);
+const post = (path: string, body: unknown, auth = ACME) => api().post(path).set('Authorization', auth).send(body as object);
+const get = (path: string, auth = ACME) => api().get(path).set('Authorization', auth);
+
+function expectRoutee(res: request.Response, status: number, code: string) {
+  expect({ status: res.status, code: res.body.code }).toEqual({ status, code });
+  expect(res.body.developerMessage).toEqual(expect.any(String));
+}
+
+const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+interface Tracked {
+  to: string;
+  body: string;
+  status: { status: string };
+}
+async function tracked(trackingId: string): Promise<Tracked[]> {
+  const res = await get(`/sms/tracking/campaign/${trackingId}?page=0&size=100`).expect(200);
+  return res.body.content as Tracked[];
+}
+
+let ann: string;
+let bob: string;
+let eve: string;
+
+beforeAll(async () => {
+  await post('/contacts/labels/my', [{ name: 'city', type: 'Text' }]).expect(200);
+  ann = (await post('/contacts/my', { mobile: '+306948530921', firstName: 'Ann', labels: [{ name: 'city', value: 'Athens' }] }).expect(200)).body.id;
+  bob = (await post('/contacts/my', { mobile: '+306948530922' }).expect(200)).body.id;
+  eve = (await post('/contacts/my', { mobile: '+306948530923', firstName: 'Eve' }).expect(200)).body.id;
+  await post('/groups/my', { name: 'customers' }).expect(200);
+  await post('/groups/my/customers/contacts', [ann, bob, eve]).expect(200);
+  await post('/contacts/my/blacklist/Sms', [eve]).expect(200);
+  await post('/groups/my', { name: 'blocked' }).expect(200);
+  await post('/groups/my/blocked/contacts', [eve]).expect(200);
+});
+
+test('a campaign now: numbers, contacts and a group, de-duplicated, blacklist skipped, each body personalized', async () => {
+  const res = await post('/sms/campaign', {
+    from: 'Shop',
+    body: 'Hi [~firstName] from [~city]',
+    to: ['+306948530921', '+41793026727'],
+    contacts: [ann],
+    groups: ['customers'],
+    campaignName: 'Spring sale 1',
+    fallbackValues: { firstName: 'friend', city: 'home' },
+  }).expect(200);
+  expect(res.body).toMatchObject({
+    trackingId: expect.any(String),
+    type: 'Sms',
+    from: 'Shop',
+    groups: ['customers'],
+    campaignName: 'Spring sale 1',
+    flash: false,
+    respectQuietHours: false,
+    fallbackValues: { firstName: 'friend', city: 'home' },
+    totalMessages: 3,
+    smsAnalysis: {
+      numberOfRecipients: 3,
+      recipientsPerCountry: { GR: 2, CH: 1 },
+      recipientCountries: { '+306948530921': 'GR', '+306948530922': 'GR', '+41793026727': 'CH' },
+      recipientsPerGroup: { customers: 2 },
+      totalInGroups: 3,
+      bodyAnalysis: { unicode: false, parts: 1 },
+    },
+  });
+  expect(res.body.smsAnalysis.contacts[eve]).toEqual({ recipient: '+306948530923', recipientCountry: 'GR', blacklisted: true });
+  expect(res.body.smsAnalysis.contacts[ann]).toMatchObject({ blacklisted: false });
+  expect(['Queued', 'Running', 'Sent']).toContain(res.body.state);
+
+  const id = res.body.trackingId as string;
+  const done = await eventually(async () => {
+    const c = await get(`/campaigns/${id}`).expect(200);
+    return c.body.state === 'Sent' && c.body.statuses.Delivered === 3 && c.body;
+  }, 30_000);
+  expect(done.statuses).toEqual({ Queued: 0, Sent: 0, Failed: 0, Delivered: 3, Undelivered: 0, Unsent: 0 });
+  const bodies = Object.fromEntries((await tracked(id)).map((m) => [m.to, m.body]));
+  expect(bodies).toEqual({
+    '+306948530921': 'Hi Ann from Athens', // a number given in `to` that is a contact's gets the contact's values
+    '+306948530922': 'Hi friend from home',
+    '+41793026727': 'Hi friend from home',
+  });
+  expect((await tracked(id)).every((m) => m.status.status === 'Delivered')).toBe(true);
+});
+
+test('the seed’s array form of fallbackValues fills the body’s labels in order', async () => {
+  const res = await post('/sms/campaign', { from: '306900000000', body: 'Dear [~lastName] [~firstName]', contacts: [bob], fallbackValues: ['Customer', 'dear'] }).expect(200);
+  const [m] = await eventually(async () => {
+    const rows = await tracked(res.body.trackingId);
+    return rows.length === 1 && rows;
+  });
+  expect(m!.body).toBe('Dear Customer dear');
+});
+
+test('analyze answers the analysis and sends nothing', async () => {
+  const res = await post('/sms/analyze/campaign', { from: 'Shop', body: 'Γειά σου', groups: ['customers'] }).expect(200);
+  expect(res.body).toMatchObject({ numberOfRecipients: 2, recipientsPerGroup: { customers: 2 }, bodyAnalysis: { unicode: true, parts: 1 } });
+  expect(res.body.trackingId).toBeUndefined();
+});
+
+test('a scheduled campaign: Scheduled, updated (recipients, body, date) under the same trackingId, then deleted', async () => {
+  const when = inAnHour();
+  const created = await post('/sms/campaign', { from: 'Shop', body: 'First', to: ['+41793026728'], scheduledDate: when, campaignName: 'Later one' }).expect(200);
+  const id = created.body.trackingId as string;
+  expect(created.body).toMatchObject({ state: 'Scheduled', scheduledDate: new Date(when).toISOString(), totalMessages: 1 });
+
+  const later = new Date(Date.now() + 7_200_000).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+  const updated = await api()
+    .put(`/sms/${id}`)
+    .set('Authorization', ACME)
+    .send({ from: 'Shop', body: 'Second [~firstName]', contacts: [ann, bob], scheduledDate: later, campaignName: 'Later one' })
+    .expect(200);
+  expect(updated.body).toMatchObject({ trackingId: id, state: 'Scheduled', body: 'Second [~firstName]', totalMessages: 2, scheduledDate: new Date(later).toISOString() });
+  expect((await tracked(id)).map((m) => m.body).sort()).toEqual(['Second ', 'Second Ann']);
+  // The content it replaced was never sent: its bulk (the trackingId's first) ended canceled.
+  await eventually(async () => {
+    const old = await suite.stack.repo.listBulkMessages('acme', id);
+    return old.length === 1 && old[0]!.status_name === 'REJECTED_CANCELED' && old[0]!.provider_message_id === null;
+  });
+
+  expect((await api().delete(`/sms/${id}`).set('Authorization', ACME).expect(200)).body).toEqual({});
+  const gone = await get(`/campaigns/${id}`).expect(200);
+  expect(gone.body.state).toBe('Cancelled');
+  expect(gone.body.statuses.Unsent).toBe(2);
+  expectRoutee(await api().delete(`/sms/${id}`).set('Authorization', ACME), 400, '400009002');
+  expectRoutee(await api().put(`/sms/${id}`).set('Authorization', ACME).send({ from: 'Shop', body: 'x', to: ['+41793026728'] }), 400, '400009002');
+});
+
+test('an update without scheduledDate sends the campaign now', async () => {
+  const created = await post('/sms/campaign', { from: 'Shop', body: 'Old', to: ['+41793026729'], scheduledDate: inAnHour() }).expect(200);
+  const id = created.body.trackingId as string;
+  await api().put(`/sms/${id}`).set('Authorization', ACME).send({ from: 'Shop', body: 'New now', to: ['+41793026729'] }).expect(200);
+  const sent = await eventually(async () => {
+    const c = await get(`/campaigns/${id}`).expect(200);
+    return c.body.state === 'Sent' && c.body;
+  }, 30_000);
+  expect(sent.statuses.Delivered).toBe(1);
+  expect((await tracked(id)).map((m) => m.body)).toEqual(['New now']);
+});
+
+test('errors: unknown id, name taken, no recipients left, unknown contact or group, bad sender, unsupported options', async () => {
+  expectRoutee(await get('/campaigns/00000000-0000-0000-0000-000000000000'), 404, '404009001');
+  expectRoutee(await api().delete('/sms/00000000-0000-0000-0000-000000000000').set('Authorization', ACME), 404, '404009001');
+  await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], campaignName: 'Taken name', scheduledDate: inAnHour() }).expect(200);
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], campaignName: 'Taken name' }), 409, '409009003');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', groups: ['blocked'] }), 400, '400009004');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', contacts: ['ffffffffffffffffffffffff'] }), 404, '404002001');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', groups: ['nope'] }), 404, '404002002');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x' }), 400, '400005000');
+  expectRoutee(await post('/sms/campaign', { from: 'ThisSenderIsTooLong', body: 'x', to: ['+41793026730'] }), 400, '400005000');
+  expectRoutee(await post('/sms/campaign', { from: '+4179', body: 'x', to: ['+41793026730'] }), 400, '400005000');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['41793026730'] }), 400, '400005000');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], scheduledDate: '2027-01-15T09:00:00' }), 400, '400005000');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], campaignName: 'x' }), 400, '400005000');
+  const quiet = await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], respectQuietHours: true });
+  expectRoutee(quiet, 400, '400005000');
+  expect(quiet.body.developerMessage).toMatch(/quiet hours/);
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], callback: { url: 'https://example.com/cb', strategy: 'OnChange' } }), 400, '400005000');
+});
+
+test("another account sees none of acme's campaigns, contacts or groups", async () => {
+  const created = await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026731'], scheduledDate: inAnHour() }).expect(200);
+  const id = created.body.trackingId as string;
+  expectRoutee(await get(`/campaigns/${id}`, GLOBEX), 404, '404009001');
+  expectRoutee(await get(`/sms/tracking/campaign/${id}`, GLOBEX), 404, '404009001');
+  expectRoutee(await api().delete(`/sms/${id}`).set('Authorization', GLOBEX), 404, '404009001');
+  expectRoutee(await api().put(`/sms/${id}`).set('Authorization', GLOBEX).send({ from: 'Shop', body: 'y', to: ['+41793026731'] }), 404, '404009001');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', contacts: [ann] }, GLOBEX), 404, '404002001');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', groups: ['customers'] }, GLOBEX), 404, '404002002');
+  // acme's campaign is untouched.
+  expect((await get(`/campaigns/${id}`).expect(200)).body.state).toBe('Scheduled');
+  await api().delete(`/sms/${id}`).set('Authorization', ACME).expect(200);
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026731'] }, 'Bearer nope'), 401, '401000000');
+});
