@@ -5,6 +5,8 @@ import { type Contact, ContactError, type ContactStore } from '../db/contacts';
 import { type BulkStatus } from '../domain/bulk-control';
 import { countSmsParts, detectEncoding } from '../domain/encoding';
 import { bodyLabels, fallbackMap, personalize } from '../domain/personalization';
+import { quietHoldUntil } from '../domain/quiet-hours';
+import { zonesOfCountry } from './time-zones';
 import { transliterate } from '../domain/transliteration';
 import { type BulkControlService, ControlRefusedError } from './bulk-control-service';
 import { type BulkService, type CreateBulkCommand } from './bulk-service';
@@ -28,6 +30,8 @@ export interface CampaignCommand {
   flash: boolean;
   fallbackValues?: Record<string, string> | string[];
   transcode?: boolean;
+  /** Hold each message out of 23:00–08:00 and 14:00–17:00 of its recipient's local time (domain/quiet-hours). */
+  respectQuietHours?: boolean;
 }
 
 /** What the Routee reply calls smsAnalysis. */
@@ -75,6 +79,9 @@ export interface StoredRequest {
   flash: boolean;
   fallbackValues?: Record<string, string> | string[];
   transcode?: boolean;
+  respectQuietHours?: boolean;
+  /** Messages held by quiet hours, per country (Routee's quietHoursReport). */
+  quietHoursReport?: Record<string, number>;
 }
 
 export type CampaignErrorKind =
@@ -208,7 +215,8 @@ export class CampaignService {
     if (recipients.length === 0) throw new CampaignError('EMPTY_RECIPIENTS', 'the campaign has no recipients: its groups are empty or every contact is blacklisted');
     const trackingId = randomUUID();
     const now = this.now();
-    const request = storedRequest(cmd);
+    const { command, quietHoursReport } = this.bulkCommand(cmd, trackingId, recipients, body);
+    const request = storedRequest(cmd, quietHoursReport);
     // The campaign row first: its unique name is the guard. Should the bulk be refused, the row goes again.
     try {
       await this.deps.campaigns.insert({
@@ -226,7 +234,7 @@ export class CampaignService {
       throw err;
     }
     try {
-      await this.deps.bulks.createBulk(this.bulkCommand(cmd, trackingId, recipients, body));
+      await this.deps.bulks.createBulk(command);
     } catch (err) {
       await this.deps.campaigns.delete(cmd.accountId, trackingId);
       throw err;
@@ -234,28 +242,41 @@ export class CampaignService {
     return this.get(cmd.accountId, trackingId);
   }
 
-  private bulkCommand(cmd: CampaignCommand, bulkId: string, recipients: Recipient[], body: string): CreateBulkCommand {
+  private bulkCommand(cmd: CampaignCommand, bulkId: string, recipients: Recipient[], body: string): { command: CreateBulkCommand; quietHoursReport: Record<string, number> } {
     const fallbacks = fallbackMap(cmd.body, cmd.fallbackValues);
     const personal = bodyLabels(body).length > 0;
-    const byText = new Map<string, Array<{ to: string; messageId: string }>>();
+    const start = Math.max(cmd.sendAt ?? this.now(), this.now());
+    const quietHoursReport: Record<string, number> = {};
+    // One message entry per distinct (text, send time): recipients in one zone share a schedule group.
+    const entries = new Map<string, { text: string; sendAt?: number; destinations: Array<{ to: string; messageId: string }> }>();
     for (const r of recipients) {
       const text = personal ? personalize(body, r.contact ? contactValues(r.contact) : undefined, fallbacks) : body;
-      const list = byText.get(text) ?? byText.set(text, []).get(text)!;
-      list.push({ to: r.mobile.replace(/^\+/, ''), messageId: randomUUID() });
+      let sendAt = cmd.sendAt;
+      if (cmd.respectQuietHours) {
+        const held = quietHoldUntil(start, zonesOfCountry(r.country)).at;
+        if (held > start) {
+          sendAt = held;
+          quietHoursReport[r.country!] = (quietHoursReport[r.country!] ?? 0) + 1;
+        }
+      }
+      const key = JSON.stringify([text, sendAt ?? null]);
+      const entry = entries.get(key) ?? entries.set(key, { text, sendAt, destinations: [] }).get(key)!;
+      entry.destinations.push({ to: r.mobile.replace(/^\+/, ''), messageId: randomUUID() });
     }
-    return {
+    const command: CreateBulkCommand = {
       accountId: cmd.accountId,
       bulkId,
       campaignName: cmd.campaignName,
-      messages: [...byText].map(([text, destinations]) => ({
+      messages: [...entries.values()].map((e) => ({
         from: cmd.from,
-        text,
+        text: e.text,
         flash: cmd.flash,
         intermediateReport: false,
-        destinations,
-        ...(cmd.sendAt !== undefined ? { sendAt: cmd.sendAt } : {}),
+        destinations: e.destinations,
+        ...(e.sendAt !== undefined ? { sendAt: e.sendAt } : {}),
       })),
     };
+    return { command, quietHoursReport };
   }
 
   async get(accountId: string, trackingId: string): Promise<CampaignView> {
@@ -307,8 +328,9 @@ export class CampaignService {
     if (recipients.length === 0) throw new CampaignError('EMPTY_RECIPIENTS', 'the campaign has no recipients: its groups are empty or every contact is blacklisted');
     await this.holdUnsent(cmd.accountId, trackingId, row.bulk_id);
     const bulkId = `${trackingId}~${randomUUID().slice(0, 8)}`;
+    const { command, quietHoursReport } = this.bulkCommand(cmd, bulkId, recipients, body);
     try {
-      await this.deps.bulks.createBulk(this.bulkCommand(cmd, bulkId, recipients, body));
+      await this.deps.bulks.createBulk(command);
     } catch (err) {
       // The old content stands: it goes on as scheduled.
       await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'PENDING').catch(() => undefined);
@@ -317,7 +339,7 @@ export class CampaignService {
     await this.deps.campaigns.replace(cmd.accountId, trackingId, {
       name: cmd.campaignName ?? null,
       bulk_id: bulkId,
-      request: JSON.stringify(storedRequest(cmd)),
+      request: JSON.stringify(storedRequest(cmd, quietHoursReport)),
       analysis: JSON.stringify(analysis),
       updated_at: this.now(),
     });
@@ -361,7 +383,7 @@ function contactValues(c: Contact): Record<string, string | undefined> {
   return { ...c.labels, firstName: c.firstName, lastName: c.lastName, mobile: c.mobile, email: c.email, country: c.country };
 }
 
-function storedRequest(cmd: CampaignCommand): StoredRequest {
+function storedRequest(cmd: CampaignCommand, quietHoursReport: Record<string, number>): StoredRequest {
   return {
     to: cmd.to,
     contacts: cmd.contacts,
@@ -373,6 +395,7 @@ function storedRequest(cmd: CampaignCommand): StoredRequest {
     flash: cmd.flash,
     ...(cmd.fallbackValues ? { fallbackValues: cmd.fallbackValues } : {}),
     ...(cmd.transcode !== undefined ? { transcode: cmd.transcode } : {}),
+    ...(cmd.respectQuietHours ? { respectQuietHours: true, quietHoursReport } : {}),
   };
 }
 

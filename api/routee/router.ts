@@ -125,7 +125,8 @@ function campaignReply(v: CampaignView) {
     ...(r.campaignName ? { campaignName: r.campaignName } : {}),
     scheduledDate: r.scheduledDate !== undefined ? new Date(v.sendAt).toISOString() : undefined,
     flash: r.flash,
-    respectQuietHours: false,
+    respectQuietHours: r.respectQuietHours ?? false,
+    ...(r.quietHoursReport ? { quietHoursReport: r.quietHoursReport } : {}),
     ...(r.fallbackValues ? { fallbackValues: r.fallbackValues } : {}),
     ...(r.transcode !== undefined ? { transcode: r.transcode } : {}),
     totalMessages: v.totalMessages,
@@ -268,6 +269,7 @@ export function routeeRouter({ contacts, campaigns, auth, logger }: RouteeRouter
     flash: body.flash,
     fallbackValues: body.fallbackValues,
     transcode: body.transcode,
+    respectQuietHours: body.respectQuietHours,
   });
   router.post('/sms/campaign', auth, async (req, res) => {
     const body = parse(campaignBody, req.body, '400005000');

@@ -96,6 +96,5 @@ export const campaignBody = z
     for (const field of ['callback', 'campaignCallback', 'reminder'] as const) {
       if (v[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${field} is not supported by this server yet` });
     }
-    if (v.respectQuietHours) ctx.addIssue({ code: 'custom', path: ['respectQuietHours'], message: 'quiet hours are not supported by this server yet' });
   });
 export type CampaignBody = z.infer<typeof campaignBody>;
