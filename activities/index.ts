@@ -6,7 +6,8 @@ import { fetch } from 'undici';
 import type { Logger } from '../config/logger';
 import { toXml } from '../core/xml';
 import { CallbackGuard } from '../core/callback-guard';
-import { signBody, toInfobipReport } from '../core/reports';
+import { ROUTEE_CALLBACK_TYPE, routeeStatusOf, signBody, toInfobipReport, toRouteeCallback } from '../core/reports';
+import { CampaignStore } from '../db/campaigns';
 import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
 import { SubmitCombiner } from '../providers/submit-combiner';
@@ -170,21 +171,19 @@ export function createActivities({
   const timing: LeaseTiming = { ...DEFAULT_LEASE_TIMING, ...leaseTiming };
   const leases = new DispatchLeases(repo.db, repo.group);
   const armed = new ArmedBatches(repo.db);
+  const campaigns = new CampaignStore(repo.db);
   const sending = new Slots(sendingBatches);
   // Small submits of batches working at the same moment share provider calls.
   const link = new SubmitCombiner(provider, submitLanes * 2, SUBMIT_CHUNK);
-  /** POSTs one request of reports; true on a 2xx answer. Never follows redirects (they could lead inside). */
-  async function post(url: string, contentType: string, reports: ReportRow[], secret: string): Promise<boolean> {
-    const results = reports.map(toInfobipReport);
-    const xml = contentType === 'application/xml';
-    const body = xml ? toXml('reportResponse', { results }) : JSON.stringify({ results });
+  /** POSTs one body, signed; true on a 2xx answer. Never follows redirects (they could lead inside). */
+  async function postSigned(url: string, contentType: string, body: string, secret: string): Promise<boolean> {
     try {
       await callbackGuard.check(url, { requireResolution: true });
       const res = await fetch(url, {
         // Connects only to addresses the guard allows, judged at connect time (no DNS rebinding window).
         dispatcher: callbackGuard.dispatcher,
         method: 'POST',
-        headers: { 'content-type': xml ? 'application/xml' : 'application/json', 'x-signature': signBody(body, secret) },
+        headers: { 'content-type': contentType, 'x-signature': signBody(body, secret) },
         body,
         redirect: 'manual',
         signal: AbortSignal.timeout(PUSH_TIMEOUT_MS),
@@ -195,6 +194,57 @@ export function createActivities({
       logger.warn({ err: (err as Error).message, host: new URL(url).host }, 'report push failed');
       return false;
     }
+  }
+
+  /** POSTs one request of reports in the shape its notifyUrl asked for; true on a 2xx answer. */
+  async function post(url: string, contentType: string, reports: ReportRow[], secret: string): Promise<boolean> {
+    if (contentType === ROUTEE_CALLBACK_TYPE) {
+      // Routee posts one callback per message.
+      return postSigned(url, 'application/json', JSON.stringify(toRouteeCallback(reports[0]!)), secret);
+    }
+    const results = reports.map(toInfobipReport);
+    const xml = contentType === 'application/xml';
+    const body = xml ? toXml('reportResponse', { results }) : JSON.stringify({ results });
+    return postSigned(url, xml ? 'application/xml' : 'application/json', body, secret);
+  }
+
+  /**
+   * Routee's campaignCallback: tells the campaign's progress when another fifth of its messages is final
+   * (OnChange) or once all are (OnCompletion). Retried with the pushes' backoff; given up after the same time.
+   * Returns whether something is still owed, and when it may be tried again.
+   */
+  async function tellCampaignProgress(accountId: string, bulkId: string, now: number, closeAs: BulkStatus | undefined, secret: string | undefined) {
+    const callback = await campaigns.openCallback(accountId, bulkId);
+    if (!callback) return { pending: 0, nextAttemptAt: null };
+    const { counts, total, final } = await campaigns.progress(accountId, bulkId);
+    const fifths = total === 0 || final === total ? 5 : Math.floor((final * 5) / total);
+    const due = callback.strategy === 'OnChange' ? fifths : fifths === 5 ? 5 : callback.notified;
+    const owed = { pending: 1, nextAttemptAt: Math.max(now, callback.next_attempt_at) };
+    if (due <= callback.notified) return { pending: 0, nextAttemptAt: null };
+    if (now < callback.next_attempt_at) return owed;
+    const messageStatuses: Record<string, number> = { Queued: 0, Sent: 0, Failed: 0, Delivered: 0, Undelivered: 0, Unsent: 0 };
+    for (const [name, n] of Object.entries(counts)) messageStatuses[routeeStatusOf(name)]! += n;
+    const body = JSON.stringify({
+      trackingId: callback.tracking_id,
+      ...(callback.name ? { name: callback.name } : {}),
+      totalRecipients: total,
+      campaignStatus: due === 5 ? (closeAs === 'CANCELED' || messageStatuses.Unsent === total ? 'Cancelled' : 'Sent') : 'Running',
+      messageStatuses,
+      callbackInfo: { url: callback.url, strategy: callback.strategy },
+    });
+    if (secret !== undefined && (await postSigned(callback.url, 'application/json', body, secret))) {
+      await campaigns.markCallback(accountId, bulkId, { notified: due, attempts: 0, next_attempt_at: 0 });
+      return { pending: 0, nextAttemptAt: null };
+    }
+    const attempts = callback.attempts + 1;
+    if (secret === undefined || attempts > 20) {
+      await campaigns.markCallback(accountId, bulkId, { gave_up: 1, attempts });
+      logger.error({ accountId, bulkId }, 'campaign callback abandoned');
+      return { pending: 0, nextAttemptAt: null };
+    }
+    const next = now + pushBackoffMs(attempts);
+    await campaigns.markCallback(accountId, bulkId, { attempts, next_attempt_at: next });
+    return { pending: 1, nextAttemptAt: next };
   }
 
   /**
@@ -605,9 +655,10 @@ export function createActivities({
         }
         for (const [key, reports] of byTarget) {
           const [contentType, url] = [key.slice(0, key.indexOf(' ')), key.slice(key.indexOf(' ') + 1)];
-          for (let i = 0; i < reports.length; i += REPORTS_PER_REQUEST) {
+          const perRequest = contentType === ROUTEE_CALLBACK_TYPE ? 1 : REPORTS_PER_REQUEST;
+          for (let i = 0; i < reports.length; i += perRequest) {
             Context.current().heartbeat();
-            const chunk = reports.slice(i, i + REPORTS_PER_REQUEST);
+            const chunk = reports.slice(i, i + perRequest);
             const ok = secret !== undefined && (await post(url, contentType, chunk, secret));
             if (ok) {
               await repo.markPushed(chunk.map((r) => r.id), now);
@@ -626,6 +677,11 @@ export function createActivities({
         if (result.pushFailed > 0) break;
       }
       const progress = { ...result, ...(await repo.reportProgress(accountId, bulkId)) };
+      const told = await tellCampaignProgress(accountId, bulkId, now, input.closeAs, secret);
+      if (told.pending > 0) {
+        progress.pending += told.pending;
+        progress.nextAttemptAt = Math.min(progress.nextAttemptAt ?? Infinity, told.nextAttemptAt ?? Infinity);
+      }
       // The last round of the bulk records its final status too: the workflow needs no activity for it.
       if (input.closeAs !== undefined && input.sendAt !== undefined && progress.notFinal === 0 && progress.pending === 0) {
         await recordState(accountId, bulkId, input.closeAs, input.sendAt);

@@ -91,19 +91,11 @@ export class BulkService {
     const bulkId = cmd.bulkId ?? randomUUID();
     // A bulkId already taken is refused by insertBulk (BulkAlreadyExistsError): no read for it first.
 
-    const guard = this.deps.callbackGuard ?? new CallbackGuard([]);
     const checked = new Set<string>();
     for (const [i, m] of cmd.messages.entries()) {
       if (!m.notifyUrl || checked.has(m.notifyUrl)) continue;
       checked.add(m.notifyUrl);
-      try {
-        await guard.check(m.notifyUrl);
-      } catch (err) {
-        if (err instanceof CallbackRefusedError) {
-          throw new BulkRejectedError(`notifyUrl ${err.message}`, `messages[${i}].notifyUrl`);
-        }
-        throw err;
-      }
+      await this.checkNotifyUrl(m.notifyUrl, `messages[${i}].notifyUrl`);
     }
 
     const groups = new Map<string, ScheduleGroup>();
@@ -192,6 +184,16 @@ export class BulkService {
     // reconciler finds the bulk unmarked, its start is refused as a duplicate, and it marks it then.
     repo.markWorkflowStarted(cmd.accountId, bulkId).catch((err: unknown) => logger.warn({ err, bulkId }, 'could not mark the bulk started; the reconciler will'));
     return { bulkId, trackingProcessKey: cmd.trackingProcessKey, messages: reply };
+  }
+
+  /** Refuses a URL reports would be pushed to when it leads into a private network (BulkRejectedError). */
+  async checkNotifyUrl(url: string, field: string): Promise<void> {
+    try {
+      await (this.deps.callbackGuard ?? new CallbackGuard([])).check(url);
+    } catch (err) {
+      if (err instanceof CallbackRefusedError) throw new BulkRejectedError(`${field.split('.').pop()} ${err.message}`, field);
+      throw err;
+    }
   }
 
   /** Starts workflows of bulks stored before a crash cut their start short. Safe to run from many workers. */

@@ -9,6 +9,9 @@ import { quietHoldUntil } from '../domain/quiet-hours';
 import { zonesOfCountry } from './time-zones';
 import { transliterate } from '../domain/transliteration';
 import { type BulkControlService, ControlRefusedError } from './bulk-control-service';
+import { ROUTEE_CALLBACK_TYPE, type RouteeCallbackContext, routeeStatusOf, type RouteeStatus } from './reports';
+
+export { routeeStatusOf };
 import { type BulkService, type CreateBulkCommand } from './bulk-service';
 
 /** At most this many numbers in `to` (Routee's limit); contacts and groups add to them. */
@@ -32,6 +35,15 @@ export interface CampaignCommand {
   transcode?: boolean;
   /** Hold each message out of 23:00–08:00 and 14:00–17:00 of its recipient's local time (domain/quiet-hours). */
   respectQuietHours?: boolean;
+  /** Per-message callbacks: every change (OnChange) or the final status only (OnCompletion). */
+  callback?: CallbackSpec;
+  /** Campaign progress: every fifth of the messages final (OnChange) or once at the end (OnCompletion). */
+  campaignCallback?: CallbackSpec;
+}
+
+export interface CallbackSpec {
+  url: string;
+  strategy: 'OnChange' | 'OnCompletion';
 }
 
 /** What the Routee reply calls smsAnalysis. */
@@ -64,7 +76,7 @@ export interface CampaignView {
   request: StoredRequest;
   analysis: CampaignAnalysis;
   totalMessages: number;
-  statuses: Record<'Queued' | 'Sent' | 'Failed' | 'Delivered' | 'Undelivered' | 'Unsent', number>;
+  statuses: Record<RouteeStatus, number>;
 }
 
 export interface StoredRequest {
@@ -80,6 +92,8 @@ export interface StoredRequest {
   fallbackValues?: Record<string, string> | string[];
   transcode?: boolean;
   respectQuietHours?: boolean;
+  callback?: CallbackSpec;
+  campaignCallback?: CallbackSpec;
   /** Messages held by quiet hours, per country (Routee's quietHoursReport). */
   quietHoursReport?: Record<string, number>;
 }
@@ -110,16 +124,6 @@ interface Recipient {
   country?: string;
   contact?: Contact;
   groups: string[];
-}
-
-/** The Routee status a message's Infobip-style status name counts under. */
-export function routeeStatusOf(statusName: string): keyof CampaignView['statuses'] {
-  if (statusName === 'PENDING_ACCEPTED') return 'Queued';
-  if (statusName.startsWith('PENDING')) return 'Sent';
-  if (statusName.startsWith('DELIVERED')) return 'Delivered';
-  if (statusName === 'REJECTED_CANCELED') return 'Unsent';
-  if (statusName.startsWith('REJECTED')) return 'Failed';
-  return 'Undelivered';
 }
 
 function countryOf(mobile: string): string | undefined {
@@ -234,8 +238,10 @@ export class CampaignService {
       throw err;
     }
     try {
+      await this.addCampaignCallback(cmd, trackingId, trackingId);
       await this.deps.bulks.createBulk(command);
     } catch (err) {
+      await this.deps.campaigns.deleteCallback(cmd.accountId, trackingId);
       await this.deps.campaigns.delete(cmd.accountId, trackingId);
       throw err;
     }
@@ -248,7 +254,8 @@ export class CampaignService {
     const start = Math.max(cmd.sendAt ?? this.now(), this.now());
     const quietHoursReport: Record<string, number> = {};
     // One message entry per distinct (text, send time): recipients in one zone share a schedule group.
-    const entries = new Map<string, { text: string; sendAt?: number; destinations: Array<{ to: string; messageId: string }> }>();
+    const entries = new Map<string, { text: string; sendAt?: number; groups: string[]; destinations: Array<{ to: string; messageId: string }> }>();
+    const trackingId = bulkId.split('~')[0]!;
     for (const r of recipients) {
       const text = personal ? personalize(body, r.contact ? contactValues(r.contact) : undefined, fallbacks) : body;
       let sendAt = cmd.sendAt;
@@ -259,8 +266,8 @@ export class CampaignService {
           quietHoursReport[r.country!] = (quietHoursReport[r.country!] ?? 0) + 1;
         }
       }
-      const key = JSON.stringify([text, sendAt ?? null]);
-      const entry = entries.get(key) ?? entries.set(key, { text, sendAt, destinations: [] }).get(key)!;
+      const key = JSON.stringify([text, sendAt ?? null, cmd.callback ? r.groups : null]);
+      const entry = entries.get(key) ?? entries.set(key, { text, sendAt, groups: r.groups, destinations: [] }).get(key)!;
       entry.destinations.push({ to: r.mobile.replace(/^\+/, ''), messageId: randomUUID() });
     }
     const command: CreateBulkCommand = {
@@ -274,6 +281,16 @@ export class CampaignService {
         intermediateReport: false,
         destinations: e.destinations,
         ...(e.sendAt !== undefined ? { sendAt: e.sendAt } : {}),
+        // Routee's per-message callback rides on the report outbox: its own payload (core/reports.ts), the
+        // same retries, signature and guard as Infobip's pushes. OnChange also reports what is not final.
+        ...(cmd.callback
+          ? {
+              notifyUrl: cmd.callback.url,
+              notifyContentType: ROUTEE_CALLBACK_TYPE,
+              intermediateReport: cmd.callback.strategy === 'OnChange',
+              callbackData: JSON.stringify({ campaignTrackingId: trackingId, campaignName: cmd.campaignName, groups: e.groups } satisfies RouteeCallbackContext),
+            }
+          : {}),
       })),
     };
     return { command, quietHoursReport };
@@ -330,8 +347,10 @@ export class CampaignService {
     const bulkId = `${trackingId}~${randomUUID().slice(0, 8)}`;
     const { command, quietHoursReport } = this.bulkCommand(cmd, bulkId, recipients, body);
     try {
+      await this.addCampaignCallback(cmd, trackingId, bulkId);
       await this.deps.bulks.createBulk(command);
     } catch (err) {
+      await this.deps.campaigns.deleteCallback(cmd.accountId, bulkId);
       // The old content stands: it goes on as scheduled.
       await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'PENDING').catch(() => undefined);
       throw err;
@@ -343,8 +362,27 @@ export class CampaignService {
       analysis: JSON.stringify(analysis),
       updated_at: this.now(),
     });
+    // The replaced content tells no progress: the campaign goes on under its new bulk.
+    await this.deps.campaigns.deleteCallback(cmd.accountId, row.bulk_id);
     await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'CANCELED');
     return this.get(cmd.accountId, trackingId);
+  }
+
+  private async addCampaignCallback(cmd: CampaignCommand, trackingId: string, bulkId: string): Promise<void> {
+    if (!cmd.campaignCallback) return;
+    await this.deps.bulks.checkNotifyUrl(cmd.campaignCallback.url, 'campaignCallback.url');
+    await this.deps.campaigns.insertCallback({
+      account_id: cmd.accountId,
+      bulk_id: bulkId,
+      tracking_id: trackingId,
+      name: cmd.campaignName ?? null,
+      url: cmd.campaignCallback.url,
+      strategy: cmd.campaignCallback.strategy,
+      notified: 0,
+      attempts: 0,
+      next_attempt_at: 0,
+      gave_up: 0,
+    });
   }
 
   /** Pauses the campaign's bulk if it is Scheduled and proves nothing of it was sent; else NOT_SCHEDULED. */
@@ -396,6 +434,8 @@ function storedRequest(cmd: CampaignCommand, quietHoursReport: Record<string, nu
     ...(cmd.fallbackValues ? { fallbackValues: cmd.fallbackValues } : {}),
     ...(cmd.transcode !== undefined ? { transcode: cmd.transcode } : {}),
     ...(cmd.respectQuietHours ? { respectQuietHours: true, quietHoursReport } : {}),
+    ...(cmd.callback ? { callback: cmd.callback } : {}),
+    ...(cmd.campaignCallback ? { campaignCallback: cmd.campaignCallback } : {}),
   };
 }
 

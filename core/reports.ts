@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { DateTime } from 'luxon';
 import type { MessageRow, ReportRow } from '../db/repository';
 import { errorForStatus, NO_ERROR, statusByName, STATUSES, type MessageError, type MessageStatus } from '../domain/status';
@@ -65,4 +66,55 @@ export function toInfobipLog(m: MessageRow) {
 /** `sha256=<hex>` of the exact bytes sent, keyed with the account's webhook secret. */
 export function signBody(body: string, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/** Routee's message statuses. */
+export type RouteeStatus = 'Queued' | 'Sent' | 'Failed' | 'Delivered' | 'Undelivered' | 'Unsent';
+
+/** The Routee status a message's Infobip-style status name counts under. */
+export function routeeStatusOf(statusName: string): RouteeStatus {
+  if (statusName === 'PENDING_ACCEPTED') return 'Queued';
+  // Accepted by the operator, not yet on the handset: still Sent in Routee's words.
+  if (statusName.startsWith('PENDING') || statusName === 'DELIVERED_TO_OPERATOR') return 'Sent';
+  if (statusName.startsWith('DELIVERED')) return 'Delivered';
+  if (statusName === 'REJECTED_CANCELED') return 'Unsent';
+  if (statusName.startsWith('REJECTED')) return 'Failed';
+  return 'Undelivered';
+}
+
+/**
+ * The content type that marks a message's notifyUrl as a Routee `callback`: its reports are POSTed one by one
+ * in Routee's shape (as application/json), not in batches of Infobip's.
+ */
+export const ROUTEE_CALLBACK_TYPE = 'application/vnd.routee.callback+json';
+
+/** What a Routee campaign message carries in callback_data, for its callbacks. */
+export interface RouteeCallbackContext {
+  campaignTrackingId: string;
+  campaignName?: string;
+  groups: string[];
+}
+
+/** Routee's per-message callback (one per message; `part` 1 of `parts`). */
+export function toRouteeCallback(r: ReportRow) {
+  const context = (r.callback_data ? JSON.parse(r.callback_data) : {}) as Partial<RouteeCallbackContext>;
+  return {
+    messageId: r.message_id,
+    smsId: r.message_id,
+    campaignTrackingId: context.campaignTrackingId,
+    ...(context.campaignName ? { campaignName: context.campaignName } : {}),
+    groups: context.groups ?? [],
+    part: 1,
+    parts: r.sms_count,
+    to: `+${r.to_number}`,
+    from: r.from_addr,
+    country: parsePhoneNumberFromString(`+${r.to_number}`)?.country,
+    direction: 'Outbound',
+    originatingService: 'Sms',
+    status: {
+      name: routeeStatusOf(r.status_name),
+      reason: { detailedStatus: r.status_name, description: statusOf(r.status_name).description },
+      updatedDate: new Date(r.done_at).toISOString(),
+    },
+  };
 }

@@ -1,6 +1,8 @@
 import { type Selectable, sql } from 'kysely';
 import type { Db } from './database';
-import type { CampaignTable, MessageTable } from './schema';
+import type { CampaignCallbackTable, CampaignTable, MessageTable } from './schema';
+
+export type CampaignCallbackRow = Selectable<CampaignCallbackTable>;
 
 export type CampaignRow = Selectable<CampaignTable>;
 
@@ -43,6 +45,48 @@ export class CampaignStore {
 
   async delete(accountId: string, trackingId: string): Promise<void> {
     await this.db.deleteFrom('campaigns').where('account_id', '=', accountId).where('tracking_id', '=', trackingId).execute();
+  }
+
+  async insertCallback(row: CampaignCallbackRow): Promise<void> {
+    await this.db.insertInto('campaign_callbacks').values(row).execute();
+  }
+
+  async deleteCallback(accountId: string, bulkId: string): Promise<void> {
+    await this.db.deleteFrom('campaign_callbacks').where('account_id', '=', accountId).where('bulk_id', '=', bulkId).execute();
+  }
+
+  /** The bulk's campaign callback still to be told something, if any. */
+  async openCallback(accountId: string, bulkId: string): Promise<CampaignCallbackRow | undefined> {
+    return this.db
+      .selectFrom('campaign_callbacks')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .where('gave_up', '=', 0)
+      .where('notified', '<', 5)
+      .executeTakeFirst();
+  }
+
+  async markCallback(accountId: string, bulkId: string, change: Partial<Pick<CampaignCallbackRow, 'notified' | 'attempts' | 'next_attempt_at' | 'gave_up'>>): Promise<void> {
+    await this.db.updateTable('campaign_callbacks').set(change).where('account_id', '=', accountId).where('bulk_id', '=', bulkId).execute();
+  }
+
+  /** How many of the bulk's messages have each status name, and how many are final. */
+  async progress(accountId: string, bulkId: string): Promise<{ counts: Record<string, number>; total: number; final: number }> {
+    const rows = await this.db
+      .selectFrom('messages')
+      .select(['status_name', sql<number>`count(*)`.as('n'), sql<number>`sum(case when state = 'FINAL' then 1 else 0 end)`.as('f')])
+      .where('account_id', '=', accountId)
+      .where('bulk_id', '=', bulkId)
+      .groupBy('status_name')
+      .execute();
+    let total = 0;
+    let final = 0;
+    for (const r of rows) {
+      total += Number(r.n);
+      final += Number(r.f ?? 0);
+    }
+    return { counts: Object.fromEntries(rows.map((r) => [r.status_name, Number(r.n)])), total, final };
   }
 
   /** How many of the bulk's messages have each status name. */

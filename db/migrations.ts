@@ -205,6 +205,28 @@ const migrations: Record<string, Migration> = {
       for (const t of ['campaigns', 'group_members', 'contact_groups', 'contact_labels', 'contacts']) await sql.raw(`drop table ${t}`).execute(db);
     },
   },
+  '0006_campaign_callbacks': {
+    // Routee's campaignCallback: where a campaign's progress is told, and how far it was told.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('campaign_callbacks')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('bulk_id', 'text', (c) => c.notNull())
+        .addColumn('tracking_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('strategy', 'text', (c) => c.notNull())
+        .addColumn('notified', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('gave_up', 'integer', (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('campaign_callbacks_pk', ['account_id', 'bulk_id'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table campaign_callbacks`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -148,6 +148,22 @@ export interface CampaignTable {
   updated_at: Millis;
 }
 
+/** A campaign's progress callback (Routee campaignCallback), one per bulk that sends the campaign. */
+export interface CampaignCallbackTable {
+  account_id: string;
+  bulk_id: string;
+  tracking_id: string;
+  name: string | null;
+  url: string;
+  /** OnChange (every fifth of the messages final) | OnCompletion (once, all final). */
+  strategy: string;
+  /** Fifths of the messages final that were last told (0–5); 5 = the completion was told. */
+  notified: number;
+  attempts: number;
+  next_attempt_at: Millis;
+  gave_up: number;
+}
+
 export interface Database {
   bulks: BulkTable;
   messages: MessageTable;
@@ -159,4 +175,5 @@ export interface Database {
   contact_groups: ContactGroupTable;
   group_members: GroupMemberTable;
   campaigns: CampaignTable;
+  campaign_callbacks: CampaignCallbackTable;
 }

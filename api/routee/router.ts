@@ -127,6 +127,8 @@ function campaignReply(v: CampaignView) {
     flash: r.flash,
     respectQuietHours: r.respectQuietHours ?? false,
     ...(r.quietHoursReport ? { quietHoursReport: r.quietHoursReport } : {}),
+    ...(r.callback ? { callback: r.callback } : {}),
+    ...(r.campaignCallback ? { campaignCallback: r.campaignCallback } : {}),
     ...(r.fallbackValues ? { fallbackValues: r.fallbackValues } : {}),
     ...(r.transcode !== undefined ? { transcode: r.transcode } : {}),
     totalMessages: v.totalMessages,
@@ -270,6 +272,8 @@ export function routeeRouter({ contacts, campaigns, auth, logger }: RouteeRouter
     fallbackValues: body.fallbackValues,
     transcode: body.transcode,
     respectQuietHours: body.respectQuietHours,
+    callback: body.callback,
+    campaignCallback: body.campaignCallback,
   });
   router.post('/sms/campaign', auth, async (req, res) => {
     const body = parse(campaignBody, req.body, '400005000');

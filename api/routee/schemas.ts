@@ -93,7 +93,7 @@ export const campaignBody = z
   })
   .superRefine((v, ctx) => {
     // Not built yet (issue 13): refused by name rather than silently ignored.
-    for (const field of ['callback', 'campaignCallback', 'reminder'] as const) {
+    for (const field of ['reminder'] as const) {
       if (v[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${field} is not supported by this server yet` });
     }
   });

@@ -3,7 +3,8 @@
  * blacklist honoured, bodies personalized; scheduled campaigns updated and deleted; every documented error code.
  */
 import request from 'supertest';
-import { devServerSuite, eventually } from '../helpers/stack';
+import { expectedSignature, startReceiver } from '../helpers/receiver';
+import { devServerSuite, eventually, TEST_SECRETS } from '../helpers/stack';
 
 const suite = devServerSuite({ simulator: { deliveryDelayMs: 100 } });
 const ACME = 'Bearer acme-secret-key-1';
@@ -158,6 +159,91 @@ test('respectQuietHours holds each message by its recipient’s clock and report
   await api().delete(`/sms/${res.body.trackingId}`).set('Authorization', ACME).expect(200);
 });
 
+describe('callbacks', () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  beforeAll(async () => {
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await receiver?.close();
+  });
+  const received = () =>
+    receiver.requests.filter((r) => r.status < 300).map((r) => {
+      expect(r.signature).toBe(expectedSignature(r.body, TEST_SECRETS.get('acme')!));
+      return JSON.parse(r.body) as Record<string, unknown> & { status?: { name: string }; messageStatuses?: Record<string, number> };
+    });
+
+  test('per message on every change, the campaign once at its end, in Routee shapes, signed', async () => {
+    const res = await post('/sms/campaign', {
+      from: 'Shop',
+      body: 'Tracked',
+      to: ['+41793026740', '+41793026741'],
+      campaignName: 'With callbacks',
+      callback: { url: receiver.url, strategy: 'OnChange' },
+      campaignCallback: { url: receiver.url, strategy: 'OnCompletion' },
+    }).expect(200);
+    const id = res.body.trackingId as string;
+    expect(res.body.callback).toEqual({ url: receiver.url, strategy: 'OnChange' });
+    const campaignDone = await eventually(async () => {
+      const told = received().filter((b) => b.trackingId === id);
+      return told.length > 0 && told;
+    }, 30_000);
+    expect(campaignDone).toEqual([
+      {
+        trackingId: id,
+        name: 'With callbacks',
+        totalRecipients: 2,
+        campaignStatus: 'Sent',
+        messageStatuses: { Queued: 0, Sent: 0, Failed: 0, Delivered: 2, Undelivered: 0, Unsent: 0 },
+        callbackInfo: { url: receiver.url, strategy: 'OnCompletion' },
+      },
+    ]);
+    const perMessage = received().filter((b) => b.campaignTrackingId === id);
+    for (const to of ['+41793026740', '+41793026741']) {
+      const mine = perMessage.filter((b) => b.to === to);
+      // Every change: submitted (Sent), possibly the operator's acceptance (Sent, DELIVERED_TO_OPERATOR), then Delivered.
+      const names = mine.map((b) => b.status!.name);
+      expect(names.filter((n, i) => n !== names[i - 1])).toEqual(['Sent', 'Delivered']);
+      expect(names.filter((n) => n === 'Delivered')).toHaveLength(1);
+      expect(mine[mine.length - 1]!.status).toMatchObject({ name: 'Delivered', reason: { detailedStatus: 'DELIVERED_TO_HANDSET' } });
+      expect(mine[mine.length - 1]).toMatchObject({ campaignName: 'With callbacks', from: 'Shop', country: 'CH', part: 1, parts: 1, groups: [], smsId: mine[0]!.messageId });
+    }
+    // Everything told was final before the campaign closed: nothing more comes.
+    expect((await get(`/campaigns/${id}`).expect(200)).body.state).toBe('Sent');
+  }, 60_000);
+
+  test('per message the final status only; the campaign on progress, ending with its completion', async () => {
+    const to = Array.from({ length: 5 }, (_, i) => `+4179302675${i}`);
+    const res = await post('/sms/campaign', {
+      from: 'Shop',
+      body: 'Final only',
+      to,
+      callback: { url: receiver.url, strategy: 'OnCompletion' },
+      campaignCallback: { url: receiver.url, strategy: 'OnChange' },
+    }).expect(200);
+    const id = res.body.trackingId as string;
+    const told = await eventually(async () => {
+      const all = received().filter((b) => b.trackingId === id);
+      return all.some((b) => b.campaignStatus === 'Sent') && all;
+    }, 30_000);
+    expect(told.length).toBeGreaterThanOrEqual(1);
+    expect(told.length).toBeLessThanOrEqual(5);
+    expect(told.filter((b) => b.campaignStatus === 'Sent')).toHaveLength(1);
+    expect(told[told.length - 1]!.messageStatuses!.Delivered).toBe(5);
+    const perMessage = received().filter((b) => b.campaignTrackingId === id);
+    expect(perMessage.map((b) => b.status!.name)).toEqual(['Delivered', 'Delivered', 'Delivered', 'Delivered', 'Delivered']);
+    expect(new Set(perMessage.map((b) => b.to))).toEqual(new Set(to));
+  }, 60_000);
+
+  test('a callback into a private network is refused before anything is sent', async () => {
+    for (const field of ['callback', 'campaignCallback']) {
+      const res = await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026760'], [field]: { url: 'http://10.1.2.3/cb', strategy: 'OnChange' } });
+      expectRoutee(res, 400, '400005000');
+    }
+    expect(suite.stack.simulator.stats('acme:')).toMatchObject({ duplicates: 0 });
+  });
+});
+
 test('errors: unknown id, name taken, no recipients left, unknown contact or group, bad sender, unsupported options', async () => {
   expectRoutee(await get('/campaigns/00000000-0000-0000-0000-000000000000'), 404, '404009001');
   expectRoutee(await api().delete('/sms/00000000-0000-0000-0000-000000000000').set('Authorization', ACME), 404, '404009001');
@@ -172,7 +258,7 @@ test('errors: unknown id, name taken, no recipients left, unknown contact or gro
   expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['41793026730'] }), 400, '400005000');
   expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], scheduledDate: '2027-01-15T09:00:00' }), 400, '400005000');
   expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], campaignName: 'x' }), 400, '400005000');
-  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], callback: { url: 'https://example.com/cb', strategy: 'OnChange' } }), 400, '400005000');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], reminder: { minutesBefore: 5, to: ['+41793026731'] } }), 400, '400005000');
 });
 
 test("another account sees none of acme's campaigns, contacts or groups", async () => {

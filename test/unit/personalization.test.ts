@@ -42,6 +42,7 @@ test('campaign states and message statuses in Routee words', () => {
   expect(routeeStatusOf('PENDING_ACCEPTED')).toBe('Queued');
   expect(routeeStatusOf('PENDING_ENROUTE')).toBe('Sent');
   expect(routeeStatusOf('DELIVERED_TO_HANDSET')).toBe('Delivered');
+  expect(routeeStatusOf('DELIVERED_TO_OPERATOR')).toBe('Sent');
   expect(routeeStatusOf('UNDELIVERABLE_NOT_DELIVERED')).toBe('Undelivered');
   expect(routeeStatusOf('EXPIRED_EXPIRED')).toBe('Undelivered');
   expect(routeeStatusOf('REJECTED_CANCELED')).toBe('Unsent');
