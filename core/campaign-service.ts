@@ -39,6 +39,14 @@ export interface CampaignCommand {
   callback?: CallbackSpec;
   /** Campaign progress: every fifth of the messages final (OnChange) or once at the end (OnCompletion). */
   campaignCallback?: CallbackSpec;
+  /** The campaign's text to these numbers this long before and/or after its send time. */
+  reminder?: ReminderSpec;
+}
+
+export interface ReminderSpec {
+  minutesBefore?: number;
+  minutesAfter?: number;
+  to: string[];
 }
 
 export interface CallbackSpec {
@@ -94,6 +102,7 @@ export interface StoredRequest {
   respectQuietHours?: boolean;
   callback?: CallbackSpec;
   campaignCallback?: CallbackSpec;
+  reminder?: ReminderSpec;
   /** Messages held by quiet hours, per country (Routee's quietHoursReport). */
   quietHoursReport?: Record<string, number>;
 }
@@ -245,6 +254,7 @@ export class CampaignService {
       await this.deps.campaigns.delete(cmd.accountId, trackingId);
       throw err;
     }
+    await this.scheduleReminders(cmd, trackingId, body);
     return this.get(cmd.accountId, trackingId);
   }
 
@@ -328,6 +338,47 @@ export class CampaignService {
     const row = await this.row(accountId, trackingId);
     await this.holdUnsent(accountId, trackingId, row.bulk_id);
     await this.deps.control.setStatus(accountId, row.bulk_id, 'CANCELED');
+    await this.cancelReminders(accountId, row.bulk_id);
+  }
+
+  /**
+   * Reminders: small bulks of their own (`<bulk>~before`, `<bulk>~after`) with the campaign's text, personalized
+   * with the fallbacks (the numbers are not contacts), sent minutesBefore / minutesAfter the campaign's time.
+   * A reminder before a campaign that goes now goes now.
+   */
+  private async scheduleReminders(cmd: CampaignCommand, bulkId: string, body: string): Promise<void> {
+    const r = cmd.reminder;
+    if (!r) return;
+    const at = Math.max(cmd.sendAt ?? this.now(), this.now());
+    const text = personalize(body, undefined, fallbackMap(cmd.body, cmd.fallbackValues));
+    for (const [which, offset] of [['before', r.minutesBefore === undefined ? undefined : -r.minutesBefore], ['after', r.minutesAfter]] as const) {
+      if (offset === undefined) continue;
+      await this.deps.bulks.createBulk({
+        accountId: cmd.accountId,
+        bulkId: `${bulkId}~${which}`,
+        campaignName: cmd.campaignName,
+        messages: [
+          {
+            from: cmd.from,
+            text,
+            flash: cmd.flash,
+            intermediateReport: false,
+            sendAt: at + offset * 60_000,
+            destinations: [...new Set(r.to)].map((to) => ({ to: to.replace(/^\+/, ''), messageId: randomUUID() })),
+          },
+        ],
+      });
+    }
+  }
+
+  /** Cancels the reminders of a campaign's bulk that have not gone yet; those that went stay sent. */
+  private async cancelReminders(accountId: string, bulkId: string): Promise<void> {
+    for (const which of ['before', 'after']) {
+      await this.deps.control.setStatus(accountId, `${bulkId}~${which}`, 'CANCELED').catch((err: unknown) => {
+        if ((err as Error).name === 'BulkNotFoundError' || err instanceof ControlRefusedError) return;
+        throw err;
+      });
+    }
   }
 
   /**
@@ -362,9 +413,11 @@ export class CampaignService {
       analysis: JSON.stringify(analysis),
       updated_at: this.now(),
     });
-    // The replaced content tells no progress: the campaign goes on under its new bulk.
+    // The replaced content tells no progress and reminds no one: the campaign goes on under its new bulk.
     await this.deps.campaigns.deleteCallback(cmd.accountId, row.bulk_id);
     await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'CANCELED');
+    await this.cancelReminders(cmd.accountId, row.bulk_id);
+    await this.scheduleReminders(cmd, bulkId, body);
     return this.get(cmd.accountId, trackingId);
   }
 
@@ -436,6 +489,7 @@ function storedRequest(cmd: CampaignCommand, quietHoursReport: Record<string, nu
     ...(cmd.respectQuietHours ? { respectQuietHours: true, quietHoursReport } : {}),
     ...(cmd.callback ? { callback: cmd.callback } : {}),
     ...(cmd.campaignCallback ? { campaignCallback: cmd.campaignCallback } : {}),
+    ...(cmd.reminder ? { reminder: cmd.reminder } : {}),
   };
 }
 

@@ -129,6 +129,7 @@ function campaignReply(v: CampaignView) {
     ...(r.quietHoursReport ? { quietHoursReport: r.quietHoursReport } : {}),
     ...(r.callback ? { callback: r.callback } : {}),
     ...(r.campaignCallback ? { campaignCallback: r.campaignCallback } : {}),
+    ...(r.reminder ? { reminder: r.reminder } : {}),
     ...(r.fallbackValues ? { fallbackValues: r.fallbackValues } : {}),
     ...(r.transcode !== undefined ? { transcode: r.transcode } : {}),
     totalMessages: v.totalMessages,
@@ -274,6 +275,7 @@ export function routeeRouter({ contacts, campaigns, auth, logger }: RouteeRouter
     respectQuietHours: body.respectQuietHours,
     callback: body.callback,
     campaignCallback: body.campaignCallback,
+    reminder: body.reminder,
   });
   router.post('/sms/campaign', auth, async (req, res) => {
     const body = parse(campaignBody, req.body, '400005000');

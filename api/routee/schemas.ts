@@ -88,13 +88,16 @@ export const campaignBody = z
     callback: callbackSpec.optional(),
     campaignCallback: callbackSpec.optional(),
     reminder: z
-      .object({ minutesBefore: z.number().int().min(0).optional(), minutesAfter: z.number().int().min(0).optional(), to: z.array(e164).max(10) })
+      .object({
+        minutesBefore: z.number().int().min(1).max(7 * 24 * 60).optional(),
+        minutesAfter: z.number().int().min(1).max(7 * 24 * 60).optional(),
+        to: z.array(e164).min(1).max(10),
+      })
       .optional(),
   })
   .superRefine((v, ctx) => {
-    // Not built yet (issue 13): refused by name rather than silently ignored.
-    for (const field of ['reminder'] as const) {
-      if (v[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${field} is not supported by this server yet` });
+    if (v.reminder && v.reminder.minutesBefore === undefined && v.reminder.minutesAfter === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['reminder'], message: 'give minutesBefore, minutesAfter or both' });
     }
   });
 export type CampaignBody = z.infer<typeof campaignBody>;

@@ -159,6 +159,40 @@ test('respectQuietHours holds each message by its recipient’s clock and report
   await api().delete(`/sms/${res.body.trackingId}`).set('Authorization', ACME).expect(200);
 });
 
+test('reminders go to their numbers before and after the campaign; deleting the campaign cancels those not sent', async () => {
+  const sendAt = Date.now() + 3_600_000;
+  const res = await post('/sms/campaign', {
+    from: 'Shop',
+    body: 'Sale [~firstName]',
+    to: ['+41793026770'],
+    scheduledDate: new Date(sendAt).toISOString(),
+    fallbackValues: { firstName: 'soon' },
+    reminder: { minutesBefore: 30, minutesAfter: 15, to: ['+41793026771', '+41793026771'] },
+  }).expect(200);
+  const id = res.body.trackingId as string;
+  expect(res.body.reminder).toEqual({ minutesBefore: 30, minutesAfter: 15, to: ['+41793026771', '+41793026771'] });
+  const before = await suite.stack.repo.listBulkMessages('acme', `${id}~before`);
+  const after = await suite.stack.repo.listBulkMessages('acme', `${id}~after`);
+  expect(before.map((m) => [m.to_number, m.text, m.send_at])).toEqual([['41793026771', 'Sale soon', sendAt - 30 * 60_000]]);
+  expect(after.map((m) => [m.to_number, m.send_at])).toEqual([['41793026771', sendAt + 15 * 60_000]]);
+  // Not part of the campaign's own messages.
+  expect((await get(`/campaigns/${id}`).expect(200)).body.totalMessages).toBe(1);
+
+  await api().delete(`/sms/${id}`).set('Authorization', ACME).expect(200);
+  for (const which of ['before', 'after']) {
+    await eventually(async () => (await suite.stack.repo.listBulkMessages('acme', `${id}~${which}`))[0]!.status_name === 'REJECTED_CANCELED');
+  }
+});
+
+test('a reminder before a campaign that goes now goes now, as does the campaign', async () => {
+  const res = await post('/sms/campaign', { from: 'Shop', body: 'Now', to: ['+41793026772'], reminder: { minutesBefore: 10, to: ['+41793026773'] } }).expect(200);
+  await eventually(async () => {
+    const [m] = await suite.stack.repo.listBulkMessages('acme', `${res.body.trackingId}~before`);
+    return m?.provider_message_id !== null && m?.provider_message_id !== undefined;
+  });
+  await eventually(async () => (await get(`/campaigns/${res.body.trackingId}`)).body.state === 'Sent', 30_000);
+});
+
 describe('callbacks', () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   beforeAll(async () => {
@@ -258,7 +292,7 @@ test('errors: unknown id, name taken, no recipients left, unknown contact or gro
   expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['41793026730'] }), 400, '400005000');
   expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], scheduledDate: '2027-01-15T09:00:00' }), 400, '400005000');
   expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], campaignName: 'x' }), 400, '400005000');
-  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], reminder: { minutesBefore: 5, to: ['+41793026731'] } }), 400, '400005000');
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026730'], reminder: { to: ['+41793026731'] } }), 400, '400005000');
 });
 
 test("another account sees none of acme's campaigns, contacts or groups", async () => {
