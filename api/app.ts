@@ -65,7 +65,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use(express.json({ limit: BODY_LIMIT }));
-  app.use(express.text({ type: ['application/xml', 'text/xml'], limit: BODY_LIMIT }));
+  app.use(express.text({ type: ['application/xml', 'text/xml', 'text/csv'], limit: BODY_LIMIT }));
 
   // Every route below is authenticated and scoped to the caller's account. Routee's routes authenticate one by
   // one (its /sms/campaign… sit beside Infobip's /sms/1/…) and answer in Routee's error shape.

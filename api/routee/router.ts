@@ -22,6 +22,7 @@ import {
   MAX_IMPORT_ROWS,
   pageQuery,
 } from './schemas';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { routeeStatusOf } from '../../core/campaign-service';
 
@@ -75,6 +76,36 @@ function parse<T extends z.ZodType>(schema: T, value: unknown, code: string): z.
   for (const issue of parsed.error.issues) properties[zodPath(issue.path) || 'body'] ??= issue.message;
   const first = parsed.error.issues[0]!;
   throw new RouteeError(code, `${zodPath(first.path) || 'body'}: ${first.message}`, properties);
+}
+
+const CONTACT_COLUMNS = new Set(['mobile', 'firstName', 'lastName', 'email', 'vip', 'country']);
+
+/**
+ * A CSV import as the JSON rows it stands for: a header row names the columns (mobile, firstName, lastName,
+ * email, vip, country; any other column is a label of that name). Empty cells are left out; vip is true/false.
+ */
+function csvContacts(text: string): unknown[] {
+  let records: string[][];
+  try {
+    records = parseCsv(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, max_record_size: 64 * 1024 }) as string[][];
+  } catch (err) {
+    throw new RouteeError('400012000', `the CSV cannot be read: ${(err as Error).message.slice(0, 200)}`);
+  }
+  const [header, ...rows] = records;
+  if (!header?.includes('mobile')) throw new RouteeError('400012000', 'the CSV needs a header row with a mobile column');
+  return rows.map((cells) => {
+    const row: Record<string, unknown> = {};
+    const labels: Array<{ name: string; value: string }> = [];
+    header.forEach((column, i) => {
+      const value = cells[i];
+      if (value === undefined || value === '') return;
+      if (column === 'vip') row.vip = /^(true|1|yes)$/i.test(value);
+      else if (CONTACT_COLUMNS.has(column)) row[column] = value;
+      else labels.push({ name: column, value });
+    });
+    if (labels.length > 0) row.labels = labels;
+    return row;
+  });
 }
 
 function toInput(body: ContactBody): ContactInput {
@@ -172,7 +203,8 @@ export function routeeRouter({ contacts, campaigns, auth, logger }: RouteeRouter
   });
   // Many contacts in one JSON array: each row is checked alone; the reply lists the refused ones.
   router.post('/contacts/my/import', auth, async (req, res) => {
-    if (!Array.isArray(req.body)) throw new RouteeError('400012000', 'the body must be a JSON array of contacts');
+    if (req.is('text/csv')) req.body = csvContacts(String(req.body ?? ''));
+    if (!Array.isArray(req.body)) throw new RouteeError('400012000', 'the body must be a JSON array of contacts, or CSV (text/csv) with a header row');
     if (req.body.length > MAX_IMPORT_ROWS) throw new RouteeError('400012000', `at most ${MAX_IMPORT_ROWS} contacts per import`);
     const valid: ContactInput[] = [];
     const rowOf: number[] = [];

@@ -152,6 +152,22 @@ test('an import stores the good rows and reports each refused one with its row a
   expectRoutee(await post('/contacts/my/import', { mobile: '+4915112345604' }), 400, '400012000');
 });
 
+test('a CSV import: a header row, labels as extra columns, per-row errors', async () => {
+  await post('/contacts/labels/my', [{ name: 'tier', type: 'Text' }]).expect(200);
+  const csv = ['\ufeffmobile,firstName,vip,tier', '+4915112345611,"Müller, Jo",true,gold', '+4915112345612,,no,', 'garbage,x,,', '+4915112345611,dup,,'].join('\r\n');
+  const res = await api().post('/contacts/my/import').set('Authorization', ACME).set('Content-Type', 'text/csv').send(csv).expect(200);
+  expect(res.body).toMatchObject({ created: 2, failed: 2 });
+  expect(res.body.errors.map((e: { row: number; code: string }) => [e.row, e.code])).toEqual([
+    [2, '400002000'],
+    [3, '409002005'],
+  ]);
+  const page = await api().get('/contacts/my?size=1000').set('Authorization', ACME).expect(200);
+  const jo = page.body.content.find((c: { mobile: string }) => c.mobile === '+4915112345611');
+  expect(jo).toMatchObject({ firstName: 'Müller, Jo', vip: true, labels: [{ name: 'tier', type: 'Text', value: 'gold' }] });
+  const bad = await api().post('/contacts/my/import').set('Authorization', ACME).set('Content-Type', 'text/csv').send('name\nx');
+  expectRoutee(bad, 400, '400012000');
+});
+
 test("another account sees none of acme's contacts or groups, and needs a key", async () => {
   const c = await post('/contacts/my', { mobile: '+34612345678' }).expect(200);
   await post('/groups/my', { name: 'vips' }).expect(200);
