@@ -9,9 +9,8 @@ import type { ApiKeyAuthenticator } from './auth';
 import { ApiError, errorHandler } from './errors';
 import { infobipRouter } from './infobip/router';
 import { routeeRouter } from './routee/router';
-import { CampaignService } from '../core/campaign-service';
-import { CampaignStore } from '../db/campaigns';
-import { ContactStore } from '../db/contacts';
+import type { CampaignService } from '../core/campaign-service';
+import type { ContactStore } from '../db/contacts';
 
 const SECRET_PARAMS = /([?&](?:access_token|apikey|api_key|token|key|password)=)[^&#]*/gi;
 
@@ -27,6 +26,9 @@ export interface AppDeps {
   control: BulkControlService;
   /** Reads reports and logs (account-scoped queries); its database also holds contacts, groups and campaigns. */
   reports: Repository;
+  /** Contacts, labels and groups, and the campaigns made from them (the Routee dialect). */
+  contacts: ContactStore;
+  campaigns: CampaignService;
   /** Resolves when Temporal and the database answer; rejects with the reason otherwise. */
   health: () => Promise<void>;
 }
@@ -69,9 +71,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Every route below is authenticated and scoped to the caller's account. Routee's routes authenticate one by
   // one (its /sms/campaign… sit beside Infobip's /sms/1/…) and answer in Routee's error shape.
-  const contacts = new ContactStore(deps.reports.db);
-  const campaigns = new CampaignService({ contacts, campaigns: new CampaignStore(deps.reports.db), bulks: deps.bulks, control: deps.control });
-  app.use(routeeRouter({ contacts, campaigns, auth: deps.auth.middleware(), logger: deps.logger }));
+  app.use(routeeRouter({ contacts: deps.contacts, campaigns: deps.campaigns, auth: deps.auth.middleware(), logger: deps.logger }));
   app.use('/sms', deps.auth.middleware());
   app.use(infobipRouter({ bulks: deps.bulks, control: deps.control, reports: deps.reports }));
 

@@ -10,6 +10,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import pino from 'pino';
 import { createActivities } from '../activities';
 import { createApp } from '../api/app';
+import { createCampaigns } from '../core/campaign-service';
 import { ApiKeyAuthenticator } from '../api/auth';
 import { BulkControlService } from '../core/bulk-control-service';
 import { BulkService, bulkWorkflowId } from '../core/bulk-service';
@@ -117,12 +118,15 @@ export async function startStack(sim: Simulator): Promise<Stack> {
     }),
   });
   const run = worker.run();
+  const bulks = new BulkService({ repo, client, taskQueue: 'bench', logger, tuning: benchTuning() });
+  const control = new BulkControlService({ repo, client });
   const app = createApp({
     logger,
     auth: new ApiKeyAuthenticator(new Map([['bench', BENCH_KEY]])),
-    bulks: new BulkService({ repo, client, taskQueue: 'bench', logger, tuning: benchTuning() }),
-    control: new BulkControlService({ repo, client }),
+    bulks,
+    control,
     reports: repo,
+    ...createCampaigns(repo.db, bulks, control),
     health: async () => {},
   });
   const http: Server = app.listen(0, '127.0.0.1');

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { type CampaignRow, type CampaignStore } from '../db/campaigns';
-import { type Contact, ContactError, type ContactStore } from '../db/contacts';
+import { type CampaignRow, CampaignStore } from '../db/campaigns';
+import type { Db } from '../db/database';
+import { type Contact, ContactError, ContactStore } from '../db/contacts';
 import { type BulkStatus } from '../domain/bulk-control';
 import { countSmsParts, detectEncoding } from '../domain/encoding';
 import { bodyLabels, fallbackMap, personalize } from '../domain/personalization';
@@ -524,4 +525,10 @@ export function bodyAnalysis(body: string, transcode: boolean | undefined): Camp
     result.transcode = { message, parts: countSmsParts(message).parts };
   }
   return result;
+}
+
+/** The Routee dialect's stores and service over one database. */
+export function createCampaigns(db: Db, bulks: BulkService, control: BulkControlService): { contacts: ContactStore; campaigns: CampaignService } {
+  const contacts = new ContactStore(db);
+  return { contacts, campaigns: new CampaignService({ contacts, campaigns: new CampaignStore(db), bulks, control }) };
 }

@@ -353,8 +353,9 @@ export class ContactStore {
           return { id, name, size: 0 };
         });
       } catch (err) {
-        // Two creations at once on PostgreSQL: the loser of the (account, id) or (account, name) race tries again.
-        if (!isUniqueViolation(err) || attempt >= 3) throw err;
+        // Creations at once on PostgreSQL: the losers of the (account, id) race try again; each round one wins.
+        if (!isUniqueViolation(err) || attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 5 * (attempt + 1))));
       }
     }
   }

@@ -14,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createApp } from '../api/app';
+import { createCampaigns } from '../core/campaign-service';
 import { ApiKeyAuthenticator } from '../api/auth';
 import { ConfigError, loadConfig, type Config } from '../config/env';
 import { createLogger, PinoTemporalLogger } from '../config/logger';
@@ -184,12 +185,14 @@ async function main(): Promise<void> {
       const reconcileTimer = setInterval(reconcile, 30_000);
       stops.push(async () => clearInterval(reconcileTimer));
 
+      const control = new BulkControlService({ repo: services.repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) });
       const app = createApp({
         logger,
         auth: new ApiKeyAuthenticator(apiKeys.values),
         bulks,
-        control: new BulkControlService({ repo: services.repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) }),
+        control,
         reports: services.repo,
+        ...createCampaigns(services.db, bulks, control),
         health: async () => {
           await services.pingDatabase();
           await connection.workflowService.getSystemInfo({});

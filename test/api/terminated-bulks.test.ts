@@ -6,6 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import request from 'supertest';
 import { createApp } from '../../api/app';
+import { createCampaigns } from '../../core/campaign-service';
 import { ApiKeyAuthenticator } from '../../api/auth';
 import { BulkControlService } from '../../core/bulk-control-service';
 import { bulkWorkflowId } from '../../core/bulk-service';
@@ -74,12 +75,14 @@ test('with Temporal unreachable, reading or steering a bulk answers 503 with the
   });
   // The same database, but a Temporal address nothing listens on (the client retries for some seconds first).
   const unreachable = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 1000 }) });
+  const control = new BulkControlService({ repo: suite.stack.repo, client: unreachable });
   const app = createApp({
     logger: silentLogger,
     auth: new ApiKeyAuthenticator(TEST_KEYS),
     bulks: suite.stack.bulks,
-    control: new BulkControlService({ repo: suite.stack.repo, client: unreachable }),
+    control,
     reports: suite.stack.repo,
+    ...createCampaigns(suite.stack.db, suite.stack.bulks, control),
     health: async () => undefined,
   });
   const read = await request(app).get('/sms/1/bulks/status?bulkId=no-temporal').set('Authorization', AUTH).expect(503);

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { createActivities } from '../../activities';
 import type { LeaseTiming } from '../../activities/dispatch-lease';
 import { createApp } from '../../api/app';
+import { createCampaigns } from '../../core/campaign-service';
 import { ApiKeyAuthenticator } from '../../api/auth';
 import { BulkControlService } from '../../core/bulk-control-service';
 import { CallbackGuard } from '../../core/callback-guard';
@@ -133,7 +134,15 @@ export const TEST_KEYS = new Map([
 
 /** The real Express app over a test stack, authenticated with TEST_KEYS. */
 export function createTestApp(stack: TestStack, health: () => Promise<void> = async () => undefined) {
-  return createApp({ logger: silentLogger, auth: new ApiKeyAuthenticator(TEST_KEYS), bulks: stack.bulks, control: stack.control, reports: stack.repo, health });
+  return createApp({
+    logger: silentLogger,
+    auth: new ApiKeyAuthenticator(TEST_KEYS),
+    bulks: stack.bulks,
+    control: stack.control,
+    reports: stack.repo,
+    ...createCampaigns(stack.db, stack.bulks, stack.control),
+    health,
+  });
 }
 
 /** Polls until `check` returns a value that is not undefined/false, or fails after `timeoutMs`. */
