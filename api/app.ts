@@ -9,6 +9,7 @@ import type { ApiKeyAuthenticator } from './auth';
 import { ApiError, errorHandler } from './errors';
 import { infobipRouter } from './infobip/router';
 import { routeeRouter } from './routee/router';
+import { fromMicros } from '../core/pricing';
 import type { CampaignService } from '../core/campaign-service';
 import type { ContactStore } from '../db/contacts';
 
@@ -71,7 +72,12 @@ export function createApp(deps: AppDeps): Express {
 
   // Every route below is authenticated and scoped to the caller's account. Routee's routes authenticate one by
   // one (its /sms/campaign… sit beside Infobip's /sms/1/…) and answer in Routee's error shape.
-  app.use(routeeRouter({ contacts: deps.contacts, campaigns: deps.campaigns, auth: deps.auth.middleware(), logger: deps.logger }));
+  app.use(routeeRouter({ repo: deps.reports, contacts: deps.contacts, campaigns: deps.campaigns, auth: deps.auth.middleware(), logger: deps.logger }));
+  // Infobip's balance, outside /sms.
+  app.get('/account/1/balance', deps.auth.middleware(), async (_req, res) => {
+    const micros = await deps.reports.balance(res.locals.accountId as string);
+    res.json({ balance: micros === undefined ? null : fromMicros(micros), currency: 'EUR', unlimited: micros === undefined });
+  });
   app.use('/sms', deps.auth.middleware());
   app.use(infobipRouter({ bulks: deps.bulks, control: deps.control, reports: deps.reports }));
 

@@ -41,6 +41,10 @@ export const envSchema = z.object({
   TEMPORAL_CLI_PATH: z.string().optional(),
   API_KEYS: accountPairs('key').optional(),
   WEBHOOK_SECRETS: accountPairs('secret').optional(),
+  /** Prepaid starting balances, `account:amount[,…]` (core/pricing.ts); accounts not named are unlimited. */
+  ACCOUNT_BALANCES: z.string().trim().min(1).optional(),
+  /** Price per SMS part by destination prefix, `default:0.05,30:0.04[,…]`; unset: nothing is charged. */
+  SMS_PRICES: z.string().trim().min(1).optional(),
   /**
    * Durability of the SQLite files (the orchestrator's database and the embedded Temporal server's), both in WAL
    * mode: `full` survives power cuts, `normal` only process crashes and is faster (README: durability settings).

@@ -3,6 +3,7 @@ import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/c
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Logger } from '../config/logger';
 import { CallbackGuard, CallbackRefusedError } from './callback-guard';
+import type { Pricing } from './pricing';
 import { type NewMessage, type Repository } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES, MAX_SCHEDULE_AHEAD_MS } from '../domain/bulk-control';
 import type { DeliveryWindow } from '../domain/delivery-window';
@@ -72,6 +73,8 @@ export interface BulkServiceDeps {
   tuning?: WorkflowTuning;
   /** Refuses notifyUrls that lead into private networks; absent means no URL is allowed anywhere private. */
   callbackGuard?: CallbackGuard;
+  /** Prices per part by destination (SMS_PRICES); absent: nothing is charged. */
+  pricing?: Pricing;
 }
 
 export class BulkService {
@@ -125,6 +128,7 @@ export class BulkService {
           seq: rows.length,
           group_seq: group.messageCount++,
           to_number: d.to,
+          price_micros: this.deps.pricing ? smsCount * this.deps.pricing.partPriceMicros(d.to) : null,
           from_addr: m.from ?? null,
           text,
           sms_count: smsCount,

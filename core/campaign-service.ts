@@ -249,13 +249,15 @@ export class CampaignService {
     }
     try {
       await this.addCampaignCallback(cmd, trackingId, trackingId);
+      // Reminders first (each a bulk, charged like one): should the campaign itself be refused, they are canceled.
+      await this.scheduleReminders(cmd, trackingId, body);
       await this.deps.bulks.createBulk(command);
     } catch (err) {
+      await this.cancelReminders(cmd.accountId, trackingId);
       await this.deps.campaigns.deleteCallback(cmd.accountId, trackingId);
       await this.deps.campaigns.delete(cmd.accountId, trackingId);
       throw err;
     }
-    await this.scheduleReminders(cmd, trackingId, body);
     return this.get(cmd.accountId, trackingId);
   }
 
@@ -400,8 +402,10 @@ export class CampaignService {
     const { command, quietHoursReport } = this.bulkCommand(cmd, bulkId, recipients, body);
     try {
       await this.addCampaignCallback(cmd, trackingId, bulkId);
+      await this.scheduleReminders(cmd, bulkId, body);
       await this.deps.bulks.createBulk(command);
     } catch (err) {
+      await this.cancelReminders(cmd.accountId, bulkId);
       await this.deps.campaigns.deleteCallback(cmd.accountId, bulkId);
       // The old content stands: it goes on as scheduled.
       await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'PENDING').catch(() => undefined);
@@ -418,7 +422,6 @@ export class CampaignService {
     await this.deps.campaigns.deleteCallback(cmd.accountId, row.bulk_id);
     await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'CANCELED');
     await this.cancelReminders(cmd.accountId, row.bulk_id);
-    await this.scheduleReminders(cmd, bulkId, body);
     return this.get(cmd.accountId, trackingId);
   }
 

@@ -227,6 +227,22 @@ const migrations: Record<string, Migration> = {
       await sql`drop table campaign_callbacks`.execute(db);
     },
   },
+  '0007_balances': {
+    // Prepaid balances (micro-units) and what each message is charged; absent balance = unlimited account.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('account_balances')
+        .addColumn('account_id', 'text', (c) => c.primaryKey())
+        .addColumn('balance_micros', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.alterTable('messages').addColumn('price_micros', 'bigint').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`drop table account_balances`.execute(db);
+      await sql`alter table messages drop column price_micros`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

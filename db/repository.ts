@@ -126,6 +126,38 @@ async function queueReports(
 /** Bulks of up to this many messages are inserted through the group commit. */
 const GROUPED_INSERT_MAX = 1000;
 
+/** The account's balance does not cover the bulk: nothing of it was stored. */
+export class InsufficientBalanceError extends Error {
+  override name = 'InsufficientBalanceError';
+  constructor(
+    readonly costMicros: number,
+    readonly balanceMicros: number,
+  ) {
+    super(`the balance (${balanceMicros / 1e6}) does not cover the bulk's cost (${costMicros / 1e6})`);
+  }
+}
+
+/**
+ * Gives back what the selected messages were charged and marks them uncharged, in the caller's transaction (so a
+ * message is refunded once, with the state change that ends it unsent).
+ */
+async function refund(trx: Db, accountId: string, select: (q: SelectQueryBuilder<Database, 'messages', object>) => SelectQueryBuilder<Database, 'messages', object>): Promise<void> {
+  const picked = select(trx.selectFrom('messages').where('account_id', '=', accountId).where('price_micros', '>', 0));
+  const { total } = await picked.select(sql<number>`coalesce(sum(price_micros), 0)`.as('total')).executeTakeFirstOrThrow();
+  if (Number(total) === 0) return;
+  await trx
+    .updateTable('account_balances')
+    .set((eb) => ({ balance_micros: eb('balance_micros', '+', Number(total)) }))
+    .where('account_id', '=', accountId)
+    .execute();
+  await trx
+    .updateTable('messages')
+    .set({ price_micros: 0 })
+    .where('account_id', '=', accountId)
+    .where('message_id', 'in', select(trx.selectFrom('messages').where('account_id', '=', accountId).where('price_micros', '>', 0)).select('message_id'))
+    .execute();
+}
+
 export class Repository {
   /** SQLite: rows are addressed by rowid on the dispatch path (see recordSubmitResults). */
   private readonly rowKeys: boolean;
@@ -162,7 +194,9 @@ export class Repository {
 
   /** Stores a bulk and all its messages atomically: either all of it exists afterwards or none. */
   async insertBulk(bulk: NewBulk, messages: NewMessage[]): Promise<void> {
+    const cost = messages.reduce((sum, m) => sum + (m.price_micros ?? 0), 0);
     const insert = async (trx: Db) => {
+      if (cost > 0) await this.charge(trx, bulk.account_id, cost, Number(bulk.created_at));
       await trx.insertInto('bulks').values(bulk).execute();
       for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
         await trx
@@ -182,6 +216,37 @@ export class Repository {
         messages.map((m) => m.message_id),
       );
       throw new MessageIdTakenError(taken);
+    }
+  }
+
+  /** Takes the cost from the account's balance, if it has one; InsufficientBalanceError when it does not cover it. */
+  private async charge(trx: Db, accountId: string, cost: number, now: number): Promise<void> {
+    const taken = await trx
+      .updateTable('account_balances')
+      .set((eb) => ({ balance_micros: eb('balance_micros', '-', cost), updated_at: now }))
+      .where('account_id', '=', accountId)
+      .where('balance_micros', '>=', cost)
+      .executeTakeFirst();
+    if (Number(taken.numUpdatedRows) > 0) return;
+    const row = await trx.selectFrom('account_balances').select('balance_micros').where('account_id', '=', accountId).executeTakeFirst();
+    // No balance row: an unlimited account.
+    if (row) throw new InsufficientBalanceError(cost, Number(row.balance_micros));
+  }
+
+  /** The account's balance in micro-units; undefined for an unlimited account. */
+  async balance(accountId: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('account_balances').select('balance_micros').where('account_id', '=', accountId).executeTakeFirst();
+    return row ? Number(row.balance_micros) : undefined;
+  }
+
+  /** Gives accounts their starting balance; an account that has one already keeps it (restarts change nothing). */
+  async seedBalances(balances: ReadonlyMap<string, number>, now = Date.now()): Promise<void> {
+    for (const [account, micros] of balances) {
+      await this.db
+        .insertInto('account_balances')
+        .values({ account_id: account, balance_micros: micros, updated_at: now })
+        .onConflict((oc) => oc.column('account_id').doNothing())
+        .execute();
     }
   }
 
@@ -379,6 +444,8 @@ export class Repository {
           .execute();
       }
       if (refused.length > 0) {
+        // Refused by the provider: not sent, not charged.
+        await refund(trx, accountId, (q) => q.where('message_id', 'in', refused).where('state', '=', 'FINAL').where('provider_message_id', 'is', null));
         await queueReports(trx, true, (q) =>
           q
             .where('account_id', '=', accountId)
@@ -508,6 +575,12 @@ export class Repository {
           .where('state', '=', 'FINAL')
           .where('status_name', '=', statusName)
           .where('done_at', '=', now);
+        if (groupIndex !== undefined) sel = sel.where('group_index', '=', groupIndex);
+        return sel;
+      });
+      // Never handed to the provider: what they were charged goes back.
+      await refund(trx, accountId, (q) => {
+        let sel = q.where('bulk_id', '=', bulkId).where('state', '=', 'FINAL').where('status_name', '=', statusName).where('done_at', '=', now).where('provider_message_id', 'is', null);
         if (groupIndex !== undefined) sel = sel.where('group_index', '=', groupIndex);
         return sel;
       });

@@ -45,6 +45,12 @@ export interface MessageTable {
   dispatch_batch: string | null;
   done_at: Millis | null;
   updated_at: Millis;
+  /**
+   * What the message costs its account (micro-units; parts × price of its destination), taken from the
+   * balance when the bulk was accepted and given back (set to 0) when it ends without reaching the provider.
+   * Null: no pricing configured. Optional on insert: rows of bulks stored before balances existed have none.
+   */
+  price_micros: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export type DispatchState = 'QUEUED' | 'SUBMITTING' | 'SUBMITTED' | 'FINAL';
@@ -164,6 +170,12 @@ export interface CampaignCallbackTable {
   gave_up: number;
 }
 
+export interface AccountBalanceTable {
+  account_id: string;
+  balance_micros: number;
+  updated_at: Millis;
+}
+
 export interface Database {
   bulks: BulkTable;
   messages: MessageTable;
@@ -176,4 +188,5 @@ export interface Database {
   group_members: GroupMemberTable;
   campaigns: CampaignTable;
   campaign_callbacks: CampaignCallbackTable;
+  account_balances: AccountBalanceTable;
 }

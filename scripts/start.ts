@@ -15,6 +15,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createApp } from '../api/app';
 import { createCampaigns } from '../core/campaign-service';
+import { parseBalances, Pricing } from '../core/pricing';
 import { ApiKeyAuthenticator } from '../api/auth';
 import { ConfigError, loadConfig, type Config } from '../config/env';
 import { createLogger, PinoTemporalLogger } from '../config/logger';
@@ -76,6 +77,9 @@ async function main(): Promise<void> {
     prefix: 'whsec_',
   });
   const callbackGuard = new CallbackGuard(config.CALLBACK_ALLOW_HOSTS);
+  // Bad prices or balances stop the start with the reason, before anything listens.
+  const pricing = Pricing.parse(config.SMS_PRICES);
+  const balances = parseBalances(config.ACCOUNT_BALANCES);
 
   const stops: Array<() => Promise<unknown>> = [() => callbackGuard.close()];
   let stopping = false;
@@ -169,12 +173,14 @@ async function main(): Promise<void> {
 
     let server: Server | undefined;
     if (runsApi) {
+      await services.repo.seedBalances(balances);
       const bulks = new BulkService({
         repo: services.repo,
         client,
         taskQueue: config.TEMPORAL_TASK_QUEUE,
         logger,
         callbackGuard,
+        pricing,
       });
       // Safe in several API processes at once: a workflow id is started once (the others see it started).
       const reconcile = async () => {

@@ -11,7 +11,7 @@ import {
   WorkflowStartError,
 } from '../../core/bulk-service';
 import { toInfobipLog, toInfobipReport } from '../../core/reports';
-import { BulkAlreadyExistsError, MessageIdTakenError, type Repository } from '../../db/repository';
+import { BulkAlreadyExistsError, InsufficientBalanceError, MessageIdTakenError, type Repository } from '../../db/repository';
 import { isXmlRequest, parseXmlBody, sendNegotiated } from '../content';
 import { ApiError, validationError } from '../errors';
 import { advancedRequest, type AdvancedRequest, isoDateTime } from './schemas';
@@ -158,6 +158,9 @@ export function infobipRouter({ bulks, control, reports }: InfobipRouterDeps): R
     } catch (err) {
       if (err instanceof BulkRejectedError) {
         throw new ApiError(400, 'BAD_REQUEST', err.message, { [err.field]: [err.message] });
+      }
+      if (err instanceof InsufficientBalanceError) {
+        throw new ApiError(400, 'NOT_ENOUGH_CREDITS', `Not enough credit: ${err.message}`);
       }
       if (err instanceof BulkAlreadyExistsError) {
         throw new ApiError(409, 'DUPLICATE_BULK_ID', err.message, { bulkId: [err.message] });

@@ -5,6 +5,8 @@ import { CampaignError, type CampaignErrorKind, type CampaignService, type Campa
 import { BulkRejectedError, WorkflowStartError } from '../../core/bulk-service';
 import { BulkUnavailableError, ControlRefusedError } from '../../core/bulk-control-service';
 import { type Contact, ContactError, type ContactErrorKind, type ContactInput, type ContactStore, type LabelType } from '../../db/contacts';
+import { InsufficientBalanceError, type Repository } from '../../db/repository';
+import { fromMicros } from '../../core/pricing';
 import { ApiError, zodPath } from '../errors';
 import { formatSendAt } from '../infobip/router';
 import {
@@ -170,15 +172,23 @@ function campaignReply(v: CampaignView) {
 }
 
 export interface RouteeRouterDeps {
+  /** Balances (and the Infobip balance route, which sits outside /sms). */
+  repo: Repository;
   contacts: ContactStore;
   campaigns: CampaignService;
   auth: RequestHandler;
   logger: Logger;
 }
 
-export function routeeRouter({ contacts, campaigns, auth, logger }: RouteeRouterDeps): Router {
+export function routeeRouter({ repo, contacts, campaigns, auth, logger }: RouteeRouterDeps): Router {
   const router = Router();
   const account = (res: Response) => res.locals.accountId as string;
+
+  // ---- balance (an account without one configured is unlimited: balance null)
+  router.get('/accounts/me/balance', auth, async (_req, res) => {
+    const micros = await repo.balance(account(res));
+    res.json({ balance: micros === undefined ? null : fromMicros(micros), unlimited: micros === undefined, currency: { code: 'EUR', name: 'Euro', sign: '€' } });
+  });
   const types = (res: Response) => contacts.labels(account(res));
 
   // ---- contacts
@@ -359,6 +369,7 @@ function routeeErrors(logger: Logger): ErrorRequestHandler {
     else if (err instanceof ContactError) e = new RouteeError(CONTACT_CODES[err.kind], err.message);
     else if (err instanceof CampaignError) e = new RouteeError(CAMPAIGN_CODES[err.kind], err.message);
     else if (err instanceof BulkRejectedError) e = new RouteeError('400005000', err.message);
+    else if (err instanceof InsufficientBalanceError) e = new RouteeError('400001009', `not enough balance: ${err.message}`);
     else if (err instanceof ControlRefusedError) e = new RouteeError('400009002', err.message);
     else if (err instanceof BulkUnavailableError || err instanceof WorkflowStartError) e = new RouteeError('503000000', err.message);
     else if (err instanceof ApiError) e = new RouteeError(`${err.status}000000`, err.message);

@@ -6,6 +6,7 @@ import { createActivities } from '../../activities';
 import type { LeaseTiming } from '../../activities/dispatch-lease';
 import { createApp } from '../../api/app';
 import { createCampaigns } from '../../core/campaign-service';
+import type { Pricing } from '../../core/pricing';
 import { ApiKeyAuthenticator } from '../../api/auth';
 import { BulkControlService } from '../../core/bulk-control-service';
 import { CallbackGuard } from '../../core/callback-guard';
@@ -52,6 +53,9 @@ export async function createTestStack(
     tuning?: WorkflowTuning;
     webhookSecrets?: Map<string, string>;
     callbackAllow?: string[];
+    /** Prices per part (core/pricing.ts) and starting balances in micro-units; absent: nothing is charged. */
+    pricing?: Pricing;
+    balances?: Map<string, number>;
     reportRetryMs?: number;
     /**
      * The provider delivers its own reports (e.g. an HttpSmsProvider to a simulator process): the stack listens
@@ -96,7 +100,9 @@ export async function createTestStack(
     // Batches are armed 1 s ahead of their due time: long enough to exercise the path, short in real time.
     tuning: { armLeadMs: [1000, 1000], ...options.tuning },
     callbackGuard: new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']),
+    pricing: options.pricing,
   });
+  if (options.balances) await repo.seedBalances(options.balances);
   const control = new BulkControlService({ repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) });
   const run = worker.run();
   return {
