@@ -213,11 +213,23 @@ export function createActivities({
    * (OnChange) or once all are (OnCompletion). Retried with the pushes' backoff; given up after the same time.
    * Returns whether something is still owed, and when it may be tried again.
    */
-  async function tellCampaignProgress(accountId: string, bulkId: string, now: number, closeAs: BulkStatus | undefined, secret: string | undefined) {
+  async function tellCampaignProgress(
+    accountId: string,
+    bulkId: string,
+    now: number,
+    closeAs: BulkStatus | undefined,
+    secret: string | undefined,
+  ) {
     const callback = await campaigns.openCallback(accountId, bulkId);
     if (!callback) return { pending: 0, nextAttemptAt: null };
     const { counts, total, final } = await campaigns.progress(accountId, bulkId);
     const fifths = total === 0 || final === total ? 5 : Math.floor((final * 5) / total);
+    // The completion comes after every message's own callback: while one is still owed, it waits for it. Read
+    // after the counts: a message final by then has its report queued by then (one transaction).
+    if (fifths === 5) {
+      const owedPushes = await repo.pendingPushes(accountId, bulkId);
+      if (owedPushes.pending > 0) return { pending: 1, nextAttemptAt: owedPushes.nextAttemptAt ?? now };
+    }
     const due = callback.strategy === 'OnChange' ? fifths : fifths === 5 ? 5 : callback.notified;
     const owed = { pending: 1, nextAttemptAt: Math.max(now, callback.next_attempt_at) };
     if (due <= callback.notified) return { pending: 0, nextAttemptAt: null };
