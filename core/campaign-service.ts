@@ -88,25 +88,13 @@ export interface CampaignView {
   statuses: Record<RouteeStatus, number>;
 }
 
-export interface StoredRequest {
-  to: string[];
-  contacts: string[];
-  groups: string[];
-  from: string;
-  body: string;
+/** The request as stored with its campaign: the command without its account, the send time as asked. */
+export type StoredRequest = Omit<CampaignCommand, 'accountId' | 'sendAt'> & {
   /** Epoch millis as asked (absent: sent at once). */
   scheduledDate?: number;
-  campaignName?: string;
-  flash: boolean;
-  fallbackValues?: Record<string, string> | string[];
-  transcode?: boolean;
-  respectQuietHours?: boolean;
-  callback?: CallbackSpec;
-  campaignCallback?: CallbackSpec;
-  reminder?: ReminderSpec;
   /** Messages held by quiet hours, per country (Routee's quietHoursReport). */
   quietHoursReport?: Record<string, number>;
-}
+};
 
 export type CampaignErrorKind =
   | 'NOT_FOUND'
