@@ -6,7 +6,7 @@ import { fetch } from 'undici';
 import type { Logger } from '../config/logger';
 import { toXml } from '../core/xml';
 import { CallbackGuard } from '../core/callback-guard';
-import { ROUTEE_CALLBACK_TYPE, routeeStatusOf, signBody, toInfobipReport, toRouteeCallback } from '../core/reports';
+import { ROUTEE_CALLBACK_TYPE, routeeStatusCounts, signBody, toInfobipReport, toRouteeCallback } from '../core/reports';
 import { CampaignStore } from '../db/campaigns';
 import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
@@ -234,8 +234,7 @@ export function createActivities({
     const owed = { pending: 1, nextAttemptAt: Math.max(now, callback.next_attempt_at) };
     if (due <= callback.notified) return { pending: 0, nextAttemptAt: null };
     if (now < callback.next_attempt_at) return owed;
-    const messageStatuses: Record<string, number> = { Queued: 0, Sent: 0, Failed: 0, Delivered: 0, Undelivered: 0, Unsent: 0 };
-    for (const [name, n] of Object.entries(counts)) messageStatuses[routeeStatusOf(name)]! += n;
+    const messageStatuses = routeeStatusCounts(counts);
     const body = JSON.stringify({
       trackingId: callback.tracking_id,
       ...(callback.name ? { name: callback.name } : {}),

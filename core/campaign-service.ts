@@ -10,7 +10,7 @@ import { quietHoldUntil } from '../domain/quiet-hours';
 import { zonesOfCountry } from './time-zones';
 import { transliterate } from '../domain/transliteration';
 import { type BulkControlService, ControlRefusedError } from './bulk-control-service';
-import { ROUTEE_CALLBACK_TYPE, type RouteeCallbackContext, routeeStatusOf, type RouteeStatus } from './reports';
+import { ROUTEE_CALLBACK_TYPE, type RouteeCallbackContext, routeeStatusCounts, routeeStatusOf, type RouteeStatus } from './reports';
 
 export { routeeStatusOf };
 import { type BulkService, type CreateBulkCommand } from './bulk-service';
@@ -236,13 +236,8 @@ export class CampaignService {
       throw err;
     }
     try {
-      await this.addCampaignCallback(cmd, trackingId, trackingId);
-      // Reminders first (each a bulk, charged like one): should the campaign itself be refused, they are canceled.
-      await this.scheduleReminders(cmd, trackingId, body);
-      await this.deps.bulks.createBulk(command);
+      await this.launch(cmd, trackingId, trackingId, command, body);
     } catch (err) {
-      await this.cancelReminders(cmd.accountId, trackingId);
-      await this.deps.campaigns.deleteCallback(cmd.accountId, trackingId);
       await this.deps.campaigns.delete(cmd.accountId, trackingId);
       throw err;
     }
@@ -305,12 +300,8 @@ export class CampaignService {
       throw err;
     });
     const counts = await this.deps.campaigns.statusCounts(accountId, row.bulk_id);
-    const statuses: CampaignView['statuses'] = { Queued: 0, Sent: 0, Failed: 0, Delivered: 0, Undelivered: 0, Unsent: 0 };
-    let total = 0;
-    for (const [name, n] of Object.entries(counts)) {
-      statuses[routeeStatusOf(name)] += n;
-      total += n;
-    }
+    const statuses = routeeStatusCounts(counts);
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
     return {
       trackingId,
       bulkId: row.bulk_id,
@@ -389,12 +380,8 @@ export class CampaignService {
     const bulkId = `${trackingId}~${randomUUID().slice(0, 8)}`;
     const { command, quietHoursReport } = this.bulkCommand(cmd, bulkId, recipients, body);
     try {
-      await this.addCampaignCallback(cmd, trackingId, bulkId);
-      await this.scheduleReminders(cmd, bulkId, body);
-      await this.deps.bulks.createBulk(command);
+      await this.launch(cmd, trackingId, bulkId, command, body);
     } catch (err) {
-      await this.cancelReminders(cmd.accountId, bulkId);
-      await this.deps.campaigns.deleteCallback(cmd.accountId, bulkId);
       // The old content stands: it goes on as scheduled.
       await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'PENDING').catch(() => undefined);
       throw err;
@@ -411,6 +398,22 @@ export class CampaignService {
     await this.deps.control.setStatus(cmd.accountId, row.bulk_id, 'CANCELED');
     await this.cancelReminders(cmd.accountId, row.bulk_id);
     return this.get(cmd.accountId, trackingId);
+  }
+
+  /**
+   * Starts one bulk of the campaign with its campaign callback and reminders (reminders first: each is a bulk,
+   * charged like one). Should the bulk be refused, what was set up for it is undone and the error passed on.
+   */
+  private async launch(cmd: CampaignCommand, trackingId: string, bulkId: string, command: CreateBulkCommand, body: string): Promise<void> {
+    try {
+      await this.addCampaignCallback(cmd, trackingId, bulkId);
+      await this.scheduleReminders(cmd, bulkId, body);
+      await this.deps.bulks.createBulk(command);
+    } catch (err) {
+      await this.cancelReminders(cmd.accountId, bulkId);
+      await this.deps.campaigns.deleteCallback(cmd.accountId, bulkId);
+      throw err;
+    }
   }
 
   private async addCampaignCallback(cmd: CampaignCommand, trackingId: string, bulkId: string): Promise<void> {

@@ -82,6 +82,13 @@ export function routeeStatusOf(statusName: string): RouteeStatus {
   return 'Undelivered';
 }
 
+/** Counts by status name, as counts by Routee status (every one present, 0 when none). */
+export function routeeStatusCounts(byName: Readonly<Record<string, number>>): Record<RouteeStatus, number> {
+  const counts: Record<RouteeStatus, number> = { Queued: 0, Sent: 0, Failed: 0, Delivered: 0, Undelivered: 0, Unsent: 0 };
+  for (const [name, n] of Object.entries(byName)) counts[routeeStatusOf(name)] += n;
+  return counts;
+}
+
 /**
  * The content type that marks a message's notifyUrl as a Routee `callback`: its reports are POSTed one by one
  * in Routee's shape (as application/json), not in batches of Infobip's.
