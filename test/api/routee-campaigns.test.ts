@@ -269,6 +269,22 @@ describe('callbacks', () => {
     expect(new Set(perMessage.map((b) => b.to))).toEqual(new Set(to));
   }, 60_000);
 
+  test('a receiver down at first: the campaign callback is retried until it answers, and told once', async () => {
+    let refusals = 2;
+    receiver.setAnswer(() => (refusals-- > 0 ? 503 : 200));
+    try {
+      const res = await post('/sms/campaign', { from: 'Shop', body: 'Retry', to: ['+41793026790'], campaignCallback: { url: receiver.url, strategy: 'OnCompletion' } }).expect(200);
+      const id = res.body.trackingId as string;
+      const ofThis = () => receiver.requests.filter((r) => (JSON.parse(r.body) as { trackingId?: string }).trackingId === id);
+      await eventually(async () => ofThis().some((r) => r.status === 200), 30_000);
+      expect(ofThis().map((r) => r.status)).toEqual([503, 503, 200]);
+      // And the campaign itself went out and finished.
+      expect((await get(`/campaigns/${id}`).expect(200)).body.state).toBe('Sent');
+    } finally {
+      receiver.setAnswer(() => 200);
+    }
+  }, 60_000);
+
   test('a callback into a private network is refused before anything is sent', async () => {
     for (const field of ['callback', 'campaignCallback']) {
       const res = await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026760'], [field]: { url: 'http://10.1.2.3/cb', strategy: 'OnChange' } });
