@@ -353,6 +353,22 @@ export class CampaignService {
     }
   }
 
+  /**
+   * Removes campaigns whose create died before their bulk was stored (a crash between the campaign row and the
+   * bulk): nothing of theirs was accepted for sending, their reminders are canceled, their callback dropped and
+   * their name is free again. Only rows older than `olderThanMs`, so a create still in progress (a large one
+   * takes seconds) is left alone. Safe in several API processes at once: each step is idempotent.
+   */
+  async reconcileOrphans(olderThanMs = 10 * 60_000): Promise<number> {
+    const orphans = await this.deps.campaigns.withoutBulk(this.now() - olderThanMs);
+    for (const o of orphans) {
+      await this.cancelReminders(o.account_id, o.bulk_id);
+      await this.deps.campaigns.deleteCallback(o.account_id, o.bulk_id);
+      await this.deps.campaigns.delete(o.account_id, o.tracking_id);
+    }
+    return orphans.length;
+  }
+
   /** Cancels the reminders of a campaign's bulk that have not gone yet; those that went stay sent. */
   private async cancelReminders(accountId: string, bulkId: string): Promise<void> {
     for (const which of ['before', 'after']) {

@@ -47,6 +47,21 @@ export class CampaignStore {
     await this.db.deleteFrom('campaigns').where('account_id', '=', accountId).where('tracking_id', '=', trackingId).execute();
   }
 
+  /**
+   * Campaigns last written before `before` whose bulk was never stored: their create died between the campaign
+   * row and the bulk (the row is written first, as the guard of its unique name).
+   */
+  async withoutBulk(before: number, limit = 100): Promise<Array<Pick<CampaignRow, 'account_id' | 'tracking_id' | 'bulk_id' | 'name'>>> {
+    return this.db
+      .selectFrom('campaigns as c')
+      .leftJoin('bulks as b', (j) => j.onRef('b.account_id', '=', 'c.account_id').onRef('b.bulk_id', '=', 'c.bulk_id'))
+      .select(['c.account_id', 'c.tracking_id', 'c.bulk_id', 'c.name'])
+      .where('b.bulk_id', 'is', null)
+      .where('c.updated_at', '<', before)
+      .limit(limit)
+      .execute();
+  }
+
   async insertCallback(row: CampaignCallbackRow): Promise<void> {
     await this.db.insertInto('campaign_callbacks').values(row).execute();
   }

@@ -182,23 +182,28 @@ async function main(): Promise<void> {
         callbackGuard,
         pricing,
       });
+      const control = new BulkControlService({ repo: services.repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) });
+      const campaignDeps = createCampaigns(services.db, bulks, control);
       // Safe in several API processes at once: a workflow id is started once (the others see it started).
       const reconcile = async () => {
         await bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
         await bulks.reconcileClosed().catch((err) => logger.error({ err }, 'reconciling abnormally closed bulks failed'));
+        await campaignDeps.campaigns
+          .reconcileOrphans()
+          .then((n) => n > 0 && logger.warn({ campaigns: n }, 'removed campaigns whose create died before their bulk'))
+          .catch((err) => logger.error({ err }, 'reconciling campaigns without a bulk failed'));
       };
       void reconcile();
       const reconcileTimer = setInterval(reconcile, 30_000);
       stops.push(async () => clearInterval(reconcileTimer));
 
-      const control = new BulkControlService({ repo: services.repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) });
       const app = createApp({
         logger,
         auth: new ApiKeyAuthenticator(apiKeys.values),
         bulks,
         control,
         reports: services.repo,
-        ...createCampaigns(services.db, bulks, control),
+        ...campaignDeps,
         health: async () => {
           await services.pingDatabase();
           await connection.workflowService.getSystemInfo({});

@@ -3,6 +3,9 @@
  * blacklist honoured, bodies personalized; scheduled campaigns updated and deleted; every documented error code.
  */
 import request from 'supertest';
+import { CampaignService } from '../../core/campaign-service';
+import { CampaignStore } from '../../db/campaigns';
+import { ContactStore } from '../../db/contacts';
 import { expectedSignature, startReceiver } from '../helpers/receiver';
 import { devServerSuite, eventually, TEST_SECRETS } from '../helpers/stack';
 
@@ -324,4 +327,49 @@ test("another account sees none of acme's campaigns, contacts or groups", async 
   expect((await get(`/campaigns/${id}`).expect(200)).body.state).toBe('Scheduled');
   await api().delete(`/sms/${id}`).set('Authorization', ACME).expect(200);
   expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026731'] }, 'Bearer nope'), 401, '401000000');
+});
+
+test('a campaign whose create died before its bulk was stored is removed by the reconciler: name free, reminders canceled', async () => {
+  const store = new CampaignStore(suite.stack.db);
+  let now = Date.now();
+  // A process that dies in the middle of a create: its reminder is stored, the campaign's own bulk never is.
+  const bulks = suite.stack.bulks;
+  const dying = new CampaignService({
+    contacts: new ContactStore(suite.stack.db),
+    campaigns: store,
+    bulks: Object.assign(Object.create(bulks) as typeof bulks, {
+      createBulk: (cmd: Parameters<typeof bulks.createBulk>[0]) => (cmd.bulkId?.includes('~') ? bulks.createBulk(cmd) : new Promise<never>(() => undefined)),
+    }),
+    control: suite.stack.control,
+    now: () => now,
+  });
+  const sendAt = Date.now() + 3_600_000;
+  void dying.create({
+    accountId: 'acme',
+    to: ['+41793026790'],
+    contacts: [],
+    groups: [],
+    from: 'Shop',
+    body: 'Half made',
+    sendAt,
+    flash: false,
+    campaignName: 'Died midway',
+    reminder: { minutesBefore: 10, to: ['+41793026791'] },
+  });
+  let orphan: { tracking_id: string; bulk_id: string } | undefined;
+  await eventually(async () => {
+    orphan = (await store.withoutBulk(Number.MAX_SAFE_INTEGER)).find((o) => o.name === 'Died midway');
+    return orphan !== undefined && (await suite.stack.repo.listBulkMessages('acme', `${orphan.bulk_id}~before`)).length === 1;
+  });
+  expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026792'], campaignName: 'Died midway', scheduledDate: inAnHour() }), 409, '409009003');
+
+  // A young orphan may be a create still in progress: left alone.
+  expect(await dying.reconcileOrphans()).toBe(0);
+  now += 11 * 60_000;
+  expect(await dying.reconcileOrphans()).toBe(1);
+  expectRoutee(await get(`/campaigns/${orphan!.tracking_id}`), 404, '404009001');
+  await eventually(async () => (await suite.stack.repo.listBulkMessages('acme', `${orphan!.bulk_id}~before`))[0]!.status_name === 'REJECTED_CANCELED');
+  await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026792'], campaignName: 'Died midway', scheduledDate: inAnHour() }).expect(200);
+  // Campaigns with their bulk are never touched.
+  expect(await dying.reconcileOrphans()).toBe(0);
 });
