@@ -2,7 +2,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { CompiledQuery, sql } from 'kysely';
 import { bulkWorkflowId } from '../../core/bulk-service';
 import { migrateToLatest, openDatabase, type Db } from '../../db/database';
-import { BulkAlreadyExistsError, MessageIdTakenError, type NewMessage, Repository } from '../../db/repository';
+import { BulkAlreadyExistsError, InsufficientBalanceError, MessageIdTakenError, type NewMessage, Repository } from '../../db/repository';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import { createTestStack } from '../helpers/stack';
 import { createTimeSkippingEnv } from '../helpers/temporal';
@@ -106,6 +106,29 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
     await expect(repo.insertBulk(bulk('b2'), [message('b2', 1), clash])).rejects.toBeInstanceOf(MessageIdTakenError);
     expect(await repo.getBulk('acme', 'b2')).toBeUndefined();
     expect(await repo.listBulkMessages('acme', 'b2')).toHaveLength(0);
+  });
+
+  test('balances: taken with the insert, never overdrawn by inserts racing, what goes unsent given back once', async () => {
+    await repo.seedBalances(new Map([['acme', 100_000]]));
+    await repo.seedBalances(new Map([['acme', 999_999]])); // a restart keeps what the account has
+    expect(await repo.balance('acme')).toBe(100_000);
+    expect(await repo.balance('globex')).toBeUndefined();
+    const priced = (bulkId: string, seq: number) => message(bulkId, seq, { message_id: `${bulkId}-m${seq}`, price_micros: 30_000 });
+    // Six bulks of 0.03 at once against 0.10: three fit.
+    const outcomes = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => repo.insertBulk(bulk(`r${i}`), [priced(`r${i}`, 0)])));
+    const refused = outcomes.filter((o) => o.status === 'rejected');
+    expect(refused).toHaveLength(3);
+    for (const o of refused) expect((o as PromiseRejectedResult).reason).toBeInstanceOf(InsufficientBalanceError);
+    expect(await repo.balance('acme')).toBe(10_000);
+    const stored = outcomes.map((o, i) => (o.status === 'fulfilled' ? `r${i}` : undefined)).filter((b): b is string => b !== undefined);
+    for (let i = 0; i < 6; i++) expect((await repo.getBulk('acme', `r${i}`)) !== undefined).toBe(stored.includes(`r${i}`));
+    // Canceled unsent: given back, once.
+    expect(await repo.finalizeUnsent('acme', stored[0]!, undefined, 'REJECTED_CANCELED', 2_000)).toBe(1);
+    expect(await repo.finalizeUnsent('acme', stored[0]!, undefined, 'REJECTED_CANCELED', 2_001)).toBe(0);
+    expect(await repo.balance('acme')).toBe(40_000);
+    // An account without a balance is unlimited.
+    await repo.insertBulk({ ...bulk('g1'), account_id: 'globex' }, [{ ...priced('g1', 0), account_id: 'globex' }]);
+    expect(await repo.balance('globex')).toBeUndefined();
   });
 
   test('large bulks insert in chunks', async () => {
