@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { ApiError } from './errors';
+import type { AccountRateLimiter } from './rate-limit';
 
 export interface AuthOptions {
   /** Accept `?access_token=<key>` (ProTexting routes only: their clients authenticate that way). */
@@ -18,7 +19,15 @@ function digest(value: string): Buffer {
 export class ApiKeyAuthenticator {
   private readonly entries: Array<{ account: string; digest: Buffer }>;
 
-  constructor(apiKeys: Map<string, string>) {
+  /**
+   * With a limiter, every request that passes through `middleware()` takes one from its account's budget (a
+   * caller with no valid key from its address's, so guessing keys is limited too) and its reply carries
+   * X-Rate-Limit-Limit, -Remaining and -Reset (seconds until the budget is full again); over the limit, 429.
+   */
+  constructor(
+    apiKeys: Map<string, string>,
+    private readonly limiter?: AccountRateLimiter,
+  ) {
     this.entries = [...apiKeys].map(([account, key]) => ({ account, digest: digest(key) }));
   }
 
@@ -32,13 +41,22 @@ export class ApiKeyAuthenticator {
   middleware(options: AuthOptions = {}): RequestHandler {
     return (req, res, next) => {
       const account = this.resolve(req.get('authorization'), options.allowQueryToken ? req.query.access_token : undefined);
-      if (!account) {
-        res.set('WWW-Authenticate', 'App realm="sms", Bearer, Basic');
-        next(new ApiError(401, 'UNAUTHORIZED', 'Invalid login details'));
-        return;
-      }
-      res.locals.accountId = account;
-      next();
+      const admit = () => {
+        if (!account) {
+          res.set('WWW-Authenticate', 'App realm="sms", Bearer, Basic');
+          next(new ApiError(401, 'UNAUTHORIZED', 'Invalid login details'));
+          return;
+        }
+        res.locals.accountId = account;
+        next();
+      };
+      if (!this.limiter) return admit();
+      this.limiter.take(account ? `a:${account}` : `ip:${req.socket.remoteAddress ?? 'unknown'}`).then((d) => {
+        res.set({ 'X-Rate-Limit-Limit': String(d.limit), 'X-Rate-Limit-Remaining': String(d.remaining), 'X-Rate-Limit-Reset': String(d.resetSeconds) });
+        if (d.allowed) return admit();
+        res.set('Retry-After', String(d.resetSeconds));
+        next(new ApiError(429, 'TOO_MANY_REQUESTS', `Too many requests: at most ${d.limit} per ${this.limiter!.spec.seconds} s; try again in ${d.resetSeconds} s`));
+      }, next);
     };
   }
 

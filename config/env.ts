@@ -50,6 +50,15 @@ export const envSchema = z.object({
    * mode: `full` survives power cuts, `normal` only process crashes and is faster (README: durability settings).
    */
   SQLITE_SYNCHRONOUS: z.enum(['full', 'normal']).default('full'),
+  /**
+   * Requests per account per window, `<requests>/<seconds>` (every authenticated route of every dialect, shared
+   * by all API processes on one database), or `off`. Default generous: 20000/60.
+   */
+  RATE_LIMIT: z
+    .string()
+    .trim()
+    .regex(/^(off|\d{1,9}\s*\/\s*\d{1,6})$/, 'must be <requests>/<seconds> (e.g. 20000/60) or off')
+    .default('20000/60'),
   DATABASE_URL: z
     .string()
     .regex(/^(postgres|postgresql):\/\//, 'expected a postgres:// URL (unset means SQLite under DATA_DIR)')

@@ -9,6 +9,7 @@
  * starts a Temporal server. Ctrl-C (SIGINT) or SIGTERM stops a process and what it started.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
@@ -17,6 +18,7 @@ import { createApp } from '../api/app';
 import { createCampaigns } from '../core/campaign-service';
 import { parseBalances, Pricing } from '../core/pricing';
 import { ApiKeyAuthenticator } from '../api/auth';
+import { AccountRateLimiter } from '../api/rate-limit';
 import { ConfigError, loadConfig, type Config } from '../config/env';
 import { createLogger, PinoTemporalLogger } from '../config/logger';
 import { loadOrGenerateSecrets } from '../config/secrets';
@@ -182,6 +184,12 @@ async function main(): Promise<void> {
         callbackGuard,
         pricing,
       });
+      const rateLimit = AccountRateLimiter.parse(config.RATE_LIMIT);
+      const limiter = rateLimit
+        ? // SQLite: a file of its own beside the product's, so a long bulk insert never holds a request's count up.
+          await AccountRateLimiter.open(rateLimit, { databaseUrl: config.DATABASE_URL, sqliteFile: path.join(config.dataDir, 'rate-limits.sqlite') })
+        : undefined;
+      if (limiter) stops.push(() => limiter.stop());
       const control = new BulkControlService({ repo: services.repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) });
       const campaignDeps = createCampaigns(services.db, bulks, control);
       // Safe in several API processes at once: a workflow id is started once (the others see it started).
@@ -199,7 +207,7 @@ async function main(): Promise<void> {
 
       const app = createApp({
         logger,
-        auth: new ApiKeyAuthenticator(apiKeys.values),
+        auth: new ApiKeyAuthenticator(apiKeys.values, limiter),
         bulks,
         control,
         reports: services.repo,
