@@ -3,7 +3,7 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { type CampaignRow, CampaignStore } from '../db/campaigns';
 import type { Db } from '../db/database';
 import { type Contact, ContactError, ContactStore } from '../db/contacts';
-import { type BulkStatus } from '../domain/bulk-control';
+import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
 import { countSmsParts, detectEncoding } from '../domain/encoding';
 import { bodyLabels, fallbackMap, personalize } from '../domain/personalization';
 import { quietHoldUntil } from '../domain/quiet-hours';
@@ -357,7 +357,9 @@ export class CampaignService {
    * Removes campaigns whose create died before their bulk was stored (a crash between the campaign row and the
    * bulk): nothing of theirs was accepted for sending, their reminders are canceled, their callback dropped and
    * their name is free again. Only rows older than `olderThanMs`, so a create still in progress (a large one
-   * takes seconds) is left alone. Safe in several API processes at once: each step is idempotent.
+   * takes seconds) is left alone. Also ends the bulks an update replaced but did not cancel (its process died
+   * between pointing the campaign at the new bulk and canceling the old, which stays paused): canceled, their
+   * callback and reminders dropped. Safe in several API processes at once: each step is idempotent.
    */
   async reconcileOrphans(olderThanMs = 10 * 60_000): Promise<number> {
     const orphans = await this.deps.campaigns.withoutBulk(this.now() - olderThanMs);
@@ -366,7 +368,22 @@ export class CampaignService {
       await this.deps.campaigns.deleteCallback(o.account_id, o.bulk_id);
       await this.deps.campaigns.delete(o.account_id, o.tracking_id);
     }
-    return orphans.length;
+    // An update that died after pointing the campaign at its new bulk, before ending the old one: the old one is
+    // the stray bulk its update paused. (A stray bulk that is not paused is a new bulk whose update died before
+    // the switch; it is left alone: it carries the content the client last sent.)
+    const stray = await this.deps.campaigns.strayBulks(this.now() - olderThanMs, [...FINAL_BULK_STATUSES]);
+    const replaced: typeof stray = [];
+    for (const r of stray) {
+      if ((await this.deps.control.view(r.account_id, r.bulk_id)).status === 'PAUSED') replaced.push(r);
+    }
+    for (const r of replaced) {
+      await this.deps.campaigns.deleteCallback(r.account_id, r.bulk_id);
+      await this.deps.control.setStatus(r.account_id, r.bulk_id, 'CANCELED').catch((err: unknown) => {
+        if (!(err instanceof ControlRefusedError)) throw err;
+      });
+      await this.cancelReminders(r.account_id, r.bulk_id);
+    }
+    return orphans.length + replaced.length;
   }
 
   /** Cancels the reminders of a campaign's bulk that have not gone yet; those that went stay sent. */

@@ -62,6 +62,23 @@ export class CampaignStore {
       .execute();
   }
 
+  /**
+   * A campaign's bulks other than its current one that are not final (reminders aside): what an update that died
+   * midway left behind. Only campaigns last written before `before`.
+   */
+  async strayBulks(before: number, finalStatuses: readonly string[], limit = 100): Promise<Array<{ account_id: string; tracking_id: string; bulk_id: string }>> {
+    const { rows } = await sql<{ account_id: string; tracking_id: string; bulk_id: string }>`
+      select o.account_id, c.tracking_id, o.bulk_id
+      from campaigns c
+      join bulks o on o.account_id = c.account_id and (o.bulk_id = c.tracking_id or o.bulk_id like c.tracking_id || '~%')
+      where o.bulk_id <> c.bulk_id
+        and o.bulk_id not like '%~before' and o.bulk_id not like '%~after'
+        and o.status not in (${sql.join(finalStatuses)})
+        and c.updated_at < ${before}
+      limit ${limit}`.execute(this.db);
+    return rows;
+  }
+
   async insertCallback(row: CampaignCallbackRow): Promise<void> {
     await this.db.insertInto('campaign_callbacks').values(row).execute();
   }

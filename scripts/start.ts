@@ -198,7 +198,7 @@ async function main(): Promise<void> {
         await bulks.reconcileClosed().catch((err) => logger.error({ err }, 'reconciling abnormally closed bulks failed'));
         await campaignDeps.campaigns
           .reconcileOrphans()
-          .then((n) => n > 0 && logger.warn({ campaigns: n }, 'removed campaigns whose create died before their bulk'))
+          .then((n) => n > 0 && logger.warn({ campaigns: n }, 'cleaned up after campaign creates or updates that died midway'))
           .catch((err) => logger.error({ err }, 'reconciling campaigns without a bulk failed'));
       };
       void reconcile();

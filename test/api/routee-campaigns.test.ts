@@ -373,3 +373,38 @@ test('a campaign whose create died before its bulk was stored is removed by the 
   // Campaigns with their bulk are never touched.
   expect(await dying.reconcileOrphans()).toBe(0);
 });
+
+test('an update that died after switching the campaign to its new bulk: the reconciler cancels the old one it left paused', async () => {
+  const store = new CampaignStore(suite.stack.db);
+  const control = suite.stack.control;
+  const created = await post('/sms/campaign', { from: 'Shop', body: 'Old text', to: ['+41793026795'], scheduledDate: inAnHour() }).expect(200);
+  const id = created.body.trackingId as string;
+  let now = Date.now();
+  // A process that dies right after pointing the campaign at the new bulk: the old one is never canceled.
+  const dying = new CampaignService({
+    contacts: new ContactStore(suite.stack.db),
+    campaigns: store,
+    bulks: suite.stack.bulks,
+    control: Object.assign(Object.create(control) as typeof control, {
+      setStatus: (accountId: string, bulkId: string, status: string) =>
+        bulkId === id && status === 'CANCELED' ? new Promise<never>(() => undefined) : control.setStatus(accountId, bulkId, status),
+    }),
+    now: () => now,
+  });
+  // The process that runs the reconciler later (its control works).
+  const later = new CampaignService({ contacts: new ContactStore(suite.stack.db), campaigns: store, bulks: suite.stack.bulks, control, now: () => now });
+  let failed: unknown;
+  dying.update({ accountId: 'acme', to: ['+41793026796'], contacts: [], groups: [], from: 'Shop', body: 'New text', sendAt: Date.now() + 3_600_000, flash: false }, id).catch((err: unknown) => (failed = err));
+  await eventually(async () => failed ?? (await store.get('acme', id))?.bulk_id !== id);
+  expect(failed).toBeUndefined();
+  expect((await control.view('acme', id)).status).toBe('PAUSED');
+
+  expect(await later.reconcileOrphans()).toBe(0); // young: may be an update still in progress
+  now += 11 * 60_000;
+  expect(await later.reconcileOrphans()).toBe(1);
+  await eventually(async () => (await suite.stack.repo.listBulkMessages('acme', id))[0]!.status_name === 'REJECTED_CANCELED');
+  const view = await get(`/campaigns/${id}`).expect(200);
+  expect(view.body).toMatchObject({ state: 'Scheduled', body: 'New text', to: ['+41793026796'] });
+  expect(await later.reconcileOrphans()).toBe(0);
+  await api().delete(`/sms/${id}`).set('Authorization', ACME).expect(200);
+});
