@@ -359,10 +359,14 @@ export class CampaignService {
    * their name is free again. Only rows older than `olderThanMs`, so a create still in progress (a large one
    * takes seconds) is left alone. Also ends the bulks an update replaced but did not cancel (its process died
    * between pointing the campaign at the new bulk and canceling the old, which stays paused): canceled, their
-   * callback and reminders dropped. Safe in several API processes at once: each step is idempotent.
+   * callback and reminders dropped. Safe in several API processes at once: each step is idempotent. Reads only
+   * campaigns written in the week before that age (the reconciler runs every 30 s; an API down for longer than a
+   * week after such a crash leaves it to an operator), so its cost does not grow with the account's history.
    */
   async reconcileOrphans(olderThanMs = 10 * 60_000): Promise<number> {
-    const orphans = await this.deps.campaigns.withoutBulk(this.now() - olderThanMs);
+    const before = this.now() - olderThanMs;
+    const since = before - 7 * 86_400_000;
+    const orphans = await this.deps.campaigns.withoutBulk(since, before);
     for (const o of orphans) {
       await this.cancelReminders(o.account_id, o.bulk_id);
       await this.deps.campaigns.deleteCallback(o.account_id, o.bulk_id);
@@ -371,7 +375,7 @@ export class CampaignService {
     // An update that died after pointing the campaign at its new bulk, before ending the old one: the old one is
     // the stray bulk its update paused. (A stray bulk that is not paused is a new bulk whose update died before
     // the switch; it is left alone: it carries the content the client last sent.)
-    const stray = await this.deps.campaigns.strayBulks(this.now() - olderThanMs, [...FINAL_BULK_STATUSES]);
+    const stray = await this.deps.campaigns.strayBulks(since, before, [...FINAL_BULK_STATUSES]);
     const replaced: typeof stray = [];
     for (const r of stray) {
       if ((await this.deps.control.view(r.account_id, r.bulk_id)).status === 'PAUSED') replaced.push(r);

@@ -48,15 +48,16 @@ export class CampaignStore {
   }
 
   /**
-   * Campaigns last written before `before` whose bulk was never stored: their create died between the campaign
+   * Campaigns last written in [since, before) whose bulk was never stored: their create died between the campaign
    * row and the bulk (the row is written first, as the guard of its unique name).
    */
-  async withoutBulk(before: number, limit = 100): Promise<Array<Pick<CampaignRow, 'account_id' | 'tracking_id' | 'bulk_id' | 'name'>>> {
+  async withoutBulk(since: number, before: number, limit = 100): Promise<Array<Pick<CampaignRow, 'account_id' | 'tracking_id' | 'bulk_id' | 'name'>>> {
     return this.db
       .selectFrom('campaigns as c')
       .leftJoin('bulks as b', (j) => j.onRef('b.account_id', '=', 'c.account_id').onRef('b.bulk_id', '=', 'c.bulk_id'))
       .select(['c.account_id', 'c.tracking_id', 'c.bulk_id', 'c.name'])
       .where('b.bulk_id', 'is', null)
+      .where('c.updated_at', '>=', since)
       .where('c.updated_at', '<', before)
       .limit(limit)
       .execute();
@@ -64,17 +65,19 @@ export class CampaignStore {
 
   /**
    * A campaign's bulks other than its current one that are not final (reminders aside): what an update that died
-   * midway left behind. Only campaigns last written before `before`.
+   * midway left behind. Only campaigns last written in [since, before); their bulks are found by key range (every
+   * bulk of a campaign has an id starting with its trackingId, then `~…`).
    */
-  async strayBulks(before: number, finalStatuses: readonly string[], limit = 100): Promise<Array<{ account_id: string; tracking_id: string; bulk_id: string }>> {
+  async strayBulks(since: number, before: number, finalStatuses: readonly string[], limit = 100): Promise<Array<{ account_id: string; tracking_id: string; bulk_id: string }>> {
     const { rows } = await sql<{ account_id: string; tracking_id: string; bulk_id: string }>`
       select o.account_id, c.tracking_id, o.bulk_id
       from campaigns c
-      join bulks o on o.account_id = c.account_id and (o.bulk_id = c.tracking_id or o.bulk_id like c.tracking_id || '~%')
+      join bulks o on o.account_id = c.account_id and o.bulk_id >= c.tracking_id and o.bulk_id < c.tracking_id || '~~'
       where o.bulk_id <> c.bulk_id
+        and (o.bulk_id = c.tracking_id or o.bulk_id like c.tracking_id || '~%')
         and o.bulk_id not like '%~before' and o.bulk_id not like '%~after'
         and o.status not in (${sql.join(finalStatuses)})
-        and c.updated_at < ${before}
+        and c.updated_at >= ${since} and c.updated_at < ${before}
       limit ${limit}`.execute(this.db);
     return rows;
   }

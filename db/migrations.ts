@@ -243,6 +243,15 @@ const migrations: Record<string, Migration> = {
       await sql`alter table messages drop column price_micros`.execute(db);
     },
   },
+  '0008_campaigns_updated_idx': {
+    // The campaign reconciler reads only campaigns written in its recent window.
+    async up(db: Kysely<unknown>) {
+      await db.schema.createIndex('campaigns_updated_idx').on('campaigns').columns(['updated_at']).execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('campaigns_updated_idx').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

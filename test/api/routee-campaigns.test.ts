@@ -358,7 +358,7 @@ test('a campaign whose create died before its bulk was stored is removed by the 
   });
   let orphan: { tracking_id: string; bulk_id: string } | undefined;
   await eventually(async () => {
-    orphan = (await store.withoutBulk(Number.MAX_SAFE_INTEGER)).find((o) => o.name === 'Died midway');
+    orphan = (await store.withoutBulk(0, Number.MAX_SAFE_INTEGER)).find((o) => o.name === 'Died midway');
     return orphan !== undefined && (await suite.stack.repo.listBulkMessages('acme', `${orphan.bulk_id}~before`)).length === 1;
   });
   expectRoutee(await post('/sms/campaign', { from: 'Shop', body: 'x', to: ['+41793026792'], campaignName: 'Died midway', scheduledDate: inAnHour() }), 409, '409009003');
