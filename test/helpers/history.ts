@@ -9,6 +9,11 @@ export interface SendBatchCall {
    * due time, that due time (scheduled + startAfterMs). The only clock that means anything under time skipping.
    */
   at: number;
+  /**
+   * Workflow time of the decision that scheduled the batch (its workflow task's start: the workflow's `Date.now()`).
+   * The scheduled event itself is stamped when that task completed, which a slow machine makes later.
+   */
+  decidedAt: number;
   input: SendBatchInput;
   result: SendBatchResult;
 }
@@ -27,12 +32,14 @@ export async function sendBatchCalls(client: Client, handle: WorkflowHandle, run
     : [await handle.fetchHistory()];
   const calls: SendBatchCall[] = [];
   for (const history of histories) {
-    const scheduled = new Map<string, { at: number; input: SendBatchInput }>();
+    const scheduled = new Map<string, { at: number; decidedAt: number; input: SendBatchInput }>();
+    let taskStartedAt = 0;
     for (const event of history.events ?? []) {
+      if (event.workflowTaskStartedEventAttributes) taskStartedAt = millis(event.eventTime);
       const s = event.activityTaskScheduledEventAttributes;
       if (s && s.activityType?.name === 'sendBatch') {
         const input: SendBatchInput = defaultPayloadConverter.fromPayload(s.input!.payloads![0]!);
-        scheduled.set(String(event.eventId), { at: millis(event.eventTime) + (input.startAfterMs ?? 0), input });
+        scheduled.set(String(event.eventId), { at: millis(event.eventTime) + (input.startAfterMs ?? 0), decidedAt: taskStartedAt, input });
       }
       const c = event.activityTaskCompletedEventAttributes;
       const origin = c && scheduled.get(String(c.scheduledEventId));

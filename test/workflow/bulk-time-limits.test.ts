@@ -57,6 +57,12 @@ function expectEachSentOnce(total: number) {
   return expect(stack.simulator.acceptedCount).toBe(total);
 }
 
+/**
+ * Two batches in flight send ~2,700 a second, and every batch that starts sends its lanes' first chunks (up to 400)
+ * however little time it has left: in the second before the close at most ~3,200 can go, so 6,000 leave a rest.
+ */
+const WINDOW_TEST_SIZE = 6000;
+
 test('a batch still sending when the window closes stops there; the rest goes at the next opening', async () => {
   const now = (stack.clock.now = await env.currentTimeMs());
   let close = DateTime.fromMillis(now, { zone: 'utc' }).plus({ days: 1 }).set({ hour: 6, minute: 1, second: 0, millisecond: 0 });
@@ -67,15 +73,17 @@ test('a batch still sending when the window closes stops there; the rest goes at
     accountId: 'acme',
     bulkId: 'window-close',
     messages: [
-      { text: 'Window test', flash: false, intermediateReport: false, sendAt: close.toMillis() - 1000, window, destinations: numbers('w', 3000) },
+      { text: 'Window test', flash: false, intermediateReport: false, sendAt: close.toMillis() - 1000, window, destinations: numbers('w', WINDOW_TEST_SIZE) },
     ],
   });
   const handle = stack.client.workflow.getHandle(bulkWorkflowId('acme', 'window-close'));
   const counts = await handle.result();
-  expect(counts).toMatchObject({ total: 3000, sent: 3000, expired: 0 });
+  expect(counts).toMatchObject({ total: WINDOW_TEST_SIZE, sent: WINDOW_TEST_SIZE, expired: 0 });
 
   const calls = await sendBatchCalls(stack.client, handle);
-  const before = calls.filter((c) => c.at < close.toMillis());
+  // Sorted by when the workflow meant each batch to start: the scheduled event's own stamp can fall a little after
+  // the close on a loaded machine although the batch was decided (and given its stop) before it.
+  const before = calls.filter((c) => c.decidedAt + (c.input.startAfterMs ?? 0) < close.toMillis());
   const nextOpening = close.minus({ minutes: 1 }).plus({ days: close.weekday === 5 ? 3 : 1 }).toMillis();
   const after = calls.filter((c) => c.at >= nextOpening);
   expect(before.length + after.length).toBe(calls.length);
@@ -85,12 +93,12 @@ test('a batch still sending when the window closes stops there; the rest goes at
   expect(before.some((c) => c.result.complete === false)).toBe(true);
   const sentBefore = before.reduce((n, c) => n + c.result.submitted, 0);
   expect(sentBefore).toBeGreaterThan(0);
-  expect(sentBefore).toBeLessThan(2500);
-  expect(after.reduce((n, c) => n + c.result.submitted, 0)).toBe(3000 - sentBefore);
+  expect(sentBefore).toBeLessThan(WINDOW_TEST_SIZE - 1500);
+  expect(after.reduce((n, c) => n + c.result.submitted, 0)).toBe(WINDOW_TEST_SIZE - sentBefore);
   expect(after[0]!.at).toBeLessThan(nextOpening + MINUTE);
   // What the stopped batch did not reach went back to QUEUED: nothing was in doubt, nothing was looked up.
   expect(calls.every((c) => c.result.recovered === 0)).toBe(true);
-  expectEachSentOnce(3000);
+  expectEachSentOnce(WINDOW_TEST_SIZE);
 });
 
 test('a batch that spends its time budget hands the rest back and the bulk carries on at once', async () => {
@@ -133,7 +141,10 @@ test('a batch still sending when validity ends stops there; what it did not reac
   const calls = await sendBatchCalls(stack.client, handle);
   // Batches get 0.7 s each here; the last ones were cut shorter by the end of validity.
   expect(calls.some((c) => c.input.stopAfterMs! < 700)).toBe(true);
-  expect(calls.every((c) => c.at < serverNow + 2000)).toBe(true);
+  // Every batch was decided before validity ended and told to stop by its end. (The scheduled event's own stamp is
+  // the end of that workflow task, which a loaded machine can push past the end: it says nothing about the bulk.)
+  const validityEnd = serverNow + 2000;
+  expect(calls.every((c) => c.decidedAt < validityEnd && c.decidedAt + c.input.stopAfterMs! <= validityEnd)).toBe(true);
   expect(counts.sent).toBeGreaterThan(0);
   expect(counts.expired).toBeGreaterThan(0);
   // Two batches in flight send at most ~2,700 messages a second: 8,000 cannot all go in 2 s.
