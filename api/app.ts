@@ -72,7 +72,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Every route below is authenticated and scoped to the caller's account. Routee's routes authenticate one by
   // one (its /sms/campaign… sit beside Infobip's /sms/1/…) and answer in Routee's error shape.
-  app.use(routeeRouter({ repo: deps.reports, contacts: deps.contacts, campaigns: deps.campaigns, auth: deps.auth.middleware(), logger: deps.logger }));
+  app.use(routeeRouter({ repo: deps.reports, contacts: deps.contacts, campaigns: deps.campaigns, auth: deps.auth.middleware(), issueToken: (a) => deps.auth.issueToken(a), logger: deps.logger }));
   // Infobip's balance, outside /sms.
   app.get('/account/1/balance', deps.auth.middleware(), async (_req, res) => {
     const micros = await deps.reports.balance(res.locals.accountId as string);

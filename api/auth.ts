@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { ApiError } from './errors';
 import type { AccountRateLimiter } from './rate-limit';
@@ -11,6 +11,11 @@ export interface AuthOptions {
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
+
+/** Prefix of the bearer tokens `issueToken` makes, so that they are never mistaken for (or tried as) API keys. */
+const TOKEN_PREFIX = 'at1.';
+/** An hour, as Routee's own tokens. */
+export const TOKEN_TTL_SECONDS = 3600;
 
 /**
  * Resolves the caller's account from its API key. Keys are compared as SHA-256 digests with timingSafeEqual,
@@ -36,6 +41,37 @@ export class ApiKeyAuthenticator {
     let found: string | undefined;
     for (const e of this.entries) if (timingSafeEqual(e.digest, d)) found ??= e.account;
     return found;
+  }
+
+  /**
+   * A bearer token for the account (Routee's `/oauth/token` exchange): `at1.<account, expiry>.<HMAC>`, signed with
+   * the digest of the account's key, so it needs no storage, dies at its expiry and dies with the key it came from.
+   */
+  issueToken(account: string, nowMs = Date.now(), ttlSeconds = TOKEN_TTL_SECONDS): string {
+    const entry = this.entries.find((e) => e.account === account);
+    if (!entry) throw new Error(`no key for account ${account}`);
+    const payload = Buffer.from(JSON.stringify([account, Math.floor(nowMs / 1000) + ttlSeconds])).toString('base64url');
+    return `${TOKEN_PREFIX}${payload}.${createHmac('sha256', entry.digest).update(payload).digest('base64url')}`;
+  }
+
+  /** The account of a token from `issueToken` that is still valid, else undefined. */
+  accountForToken(token: string, nowMs = Date.now()): string | undefined {
+    const [payload, signature] = token.slice(TOKEN_PREFIX.length).split('.', 2);
+    if (!payload || !signature) return undefined;
+    let claims: unknown;
+    try {
+      claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(claims) || typeof claims[0] !== 'string' || typeof claims[1] !== 'number') return undefined;
+    const [account, expiresAt] = claims as [string, number];
+    if (expiresAt * 1000 <= nowMs) return undefined;
+    const entry = this.entries.find((e) => e.account === account);
+    if (!entry) return undefined;
+    const expected = createHmac('sha256', entry.digest).update(payload).digest();
+    const given = Buffer.from(signature, 'base64url');
+    return given.length === expected.length && timingSafeEqual(given, expected) ? account : undefined;
   }
 
   middleware(options: AuthOptions = {}): RequestHandler {
@@ -66,8 +102,9 @@ export class ApiKeyAuthenticator {
       if (!scheme || !credentials || credentials.length > 1024) return undefined;
       switch (scheme.toLowerCase()) {
         case 'app':
-        case 'bearer':
           return this.accountForKey(credentials);
+        case 'bearer':
+          return credentials.startsWith(TOKEN_PREFIX) ? this.accountForToken(credentials) : this.accountForKey(credentials);
         case 'basic': {
           const decoded = Buffer.from(credentials, 'base64').toString('utf8');
           const colon = decoded.indexOf(':');

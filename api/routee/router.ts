@@ -1,4 +1,4 @@
-import { type ErrorRequestHandler, type RequestHandler, type Response, Router } from 'express';
+import express, { type ErrorRequestHandler, type RequestHandler, type Response, Router } from 'express';
 import type { z } from 'zod';
 import type { Logger } from '../../config/logger';
 import { CampaignError, type CampaignErrorKind, type CampaignService, type CampaignView } from '../../core/campaign-service';
@@ -7,6 +7,7 @@ import { BulkUnavailableError, ControlRefusedError } from '../../core/bulk-contr
 import { type Contact, ContactError, type ContactErrorKind, type ContactInput, type ContactStore, type LabelType } from '../../db/contacts';
 import { InsufficientBalanceError, type Repository } from '../../db/repository';
 import { fromMicros } from '../../core/pricing';
+import { TOKEN_TTL_SECONDS } from '../auth';
 import { ApiError, zodPath } from '../errors';
 import { formatSendAt } from '../infobip/router';
 import {
@@ -177,12 +178,27 @@ export interface RouteeRouterDeps {
   contacts: ContactStore;
   campaigns: CampaignService;
   auth: RequestHandler;
+  /** Mints the bearer token of Routee's `/oauth/token` exchange for an authenticated account. */
+  issueToken: (account: string) => string;
   logger: Logger;
 }
 
-export function routeeRouter({ repo, contacts, campaigns, auth, logger }: RouteeRouterDeps): Router {
+export function routeeRouter({ repo, contacts, campaigns, auth, issueToken, logger }: RouteeRouterDeps): Router {
   const router = Router();
   const account = (res: Response) => res.locals.accountId as string;
+
+  // ---- Routee's token exchange (its clients call it on the same base URL): Basic base64(applicationId:secret),
+  // here the account and its API key, grant_type=client_credentials → an hour's bearer token. The key itself stays
+  // accepted as a bearer token too.
+  router.post('/oauth/token', express.urlencoded({ extended: false, limit: '4kb' }), auth, (req, res) => {
+    const grant = (req.body as Record<string, unknown> | undefined)?.grant_type;
+    if (grant !== 'client_credentials') {
+      res.status(400).json({ error: 'unsupported_grant_type', error_description: 'grant_type must be client_credentials' });
+      return;
+    }
+    res.set('Cache-Control', 'no-store');
+    res.json({ access_token: issueToken(account(res)), token_type: 'bearer', expires_in: TOKEN_TTL_SECONDS, scope: 'sms contact account report', permissions: ['MT_ROLE_SMS', 'MT_ROLE_CONTACT', 'MT_ROLE_ACCOUNT', 'MT_ROLE_REPORT'] });
+  });
 
   // ---- balance (an account without one configured is unlimited: balance null)
   router.get('/accounts/me/balance', auth, async (_req, res) => {

@@ -186,3 +186,32 @@ test("another account sees none of acme's contacts or groups, and needs a key", 
   expectRoutee(await api().get('/contacts/my'), 401, '401000000');
   expectRoutee(await api().get('/contacts/my').set('Authorization', 'Bearer wrong'), 401, '401000000');
 });
+
+test("Routee's token exchange: Basic account:key and client_credentials give an hour's bearer token for that account only", async () => {
+  const basic = (account: string, key: string) => `Basic ${Buffer.from(`${account}:${key}`).toString('base64')}`;
+  const token = await api()
+    .post('/oauth/token')
+    .set('Authorization', basic('acme', 'acme-secret-key-1'))
+    .type('form')
+    .send({ grant_type: 'client_credentials' })
+    .expect(200);
+  expect(token.body).toMatchObject({ access_token: expect.stringMatching(/^at1\./), token_type: 'bearer', expires_in: 3600 });
+  expect(token.headers['cache-control']).toBe('no-store');
+  const bearer = `Bearer ${token.body.access_token as string}`;
+
+  // The token acts for acme: what it creates acme sees, globex does not.
+  const group = await post('/groups/my', { name: 'token-made' }, bearer).expect(200);
+  expect(group.body).toMatchObject({ name: 'token-made' });
+  await api().get('/groups/my/token-made').set('Authorization', ACME).expect(200);
+  expectRoutee(await api().get('/groups/my/token-made').set('Authorization', GLOBEX), 404, '404002002');
+
+  // A tampered token, the wrong secret, the wrong account for a key, and another grant type are all refused.
+  const [payload, signature] = (token.body.access_token as string).slice(4).split('.');
+  const forged = Buffer.from(JSON.stringify(['globex', 9_999_999_999])).toString('base64url');
+  expectRoutee(await api().get('/groups/my').set('Authorization', `Bearer at1.${forged}.${signature}`), 401, '401000000');
+  expectRoutee(await api().get('/groups/my').set('Authorization', `Bearer at1.${payload}.${signature!.slice(1)}x`), 401, '401000000');
+  expectRoutee(await api().post('/oauth/token').set('Authorization', basic('acme', 'wrong')).type('form').send({ grant_type: 'client_credentials' }), 401, '401000000');
+  expectRoutee(await api().post('/oauth/token').set('Authorization', basic('globex', 'acme-secret-key-1')).type('form').send({ grant_type: 'client_credentials' }), 401, '401000000');
+  const refused = await api().post('/oauth/token').set('Authorization', basic('acme', 'acme-secret-key-1')).type('form').send({ grant_type: 'password' }).expect(400);
+  expect(refused.body).toMatchObject({ error: 'unsupported_grant_type' });
+});
