@@ -7,11 +7,12 @@ import type { Logger } from '../config/logger';
 import { toXml } from '../core/xml';
 import { CallbackGuard } from '../core/callback-guard';
 import { ROUTEE_CALLBACK_TYPE, routeeStatusCounts, signBody, toInfobipReport, toRouteeCallback } from '../core/reports';
+import { OptOutStore } from '../db/opt-outs';
 import { CampaignStore } from '../db/campaigns';
 import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
 import { SubmitCombiner } from '../providers/submit-combiner';
-import { messageReference, type SmsProvider, type SubmitResult } from '../providers/types';
+import { messageReference, type OutboundSms, type SmsProvider, type SubmitResult } from '../providers/types';
 
 /** Settles with `work`, or rejects as soon as `signal` aborts: a provider that ignores the signal cannot hold a lane. */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -172,6 +173,7 @@ export function createActivities({
   const leases = new DispatchLeases(repo.db, repo.group);
   const armed = new ArmedBatches(repo.db);
   const campaigns = new CampaignStore(repo.db);
+  const optOuts = new OptOutStore(repo.db);
   const sending = new Slots(sendingBatches);
   // Small submits of batches working at the same moment share provider calls.
   const link = new SubmitCombiner(provider, submitLanes * 2, SUBMIT_CHUNK);
@@ -366,7 +368,19 @@ export function createActivities({
         }
         const from = nextChunk++ * SUBMIT_CHUNK;
         progress(from);
-        const chunk = toSend.slice(from, from + SUBMIT_CHUNK);
+        const taken = toSend.slice(from, from + SUBMIT_CHUNK);
+        // Numbers that opted out (a STOP may have come in since the bulk was accepted) go no further: refused here
+        // as REJECTED_DND, never handed to the provider.
+        const barred = await optOuts.optedOut(accountId, taken.map((r) => r.to_number));
+        const chunk = barred.size === 0 ? taken : taken.filter((r) => !barred.has(r.to_number));
+        if (barred.size > 0) {
+          for (const row of taken) {
+            if (!barred.has(row.to_number)) continue;
+            tally.refused++;
+            unrecorded.push({ messageId: row.message_id, rowKey: row.row_key, accepted: false, statusName: 'REJECTED_DND' });
+          }
+          if (chunk.length === 0) continue;
+        }
         const signal = AbortSignal.any([abortInFlight.signal, AbortSignal.timeout(submitBy - now)]);
         let outcomes: SubmitResult[];
         try {
@@ -378,6 +392,7 @@ export function createActivities({
                 from: r.from_addr,
                 text: r.text,
                 flash: r.flash === 1,
+                ...(r.mms ? { mms: JSON.parse(r.mms) as OutboundSms['mms'] } : {}),
               })),
               { signal, deadline: submitBy },
             ),

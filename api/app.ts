@@ -12,6 +12,10 @@ import { routeeRouter } from './routee/router';
 import { fromMicros } from '../core/pricing';
 import type { CampaignService } from '../core/campaign-service';
 import type { ContactStore } from '../db/contacts';
+import { OptOutStore } from '../db/opt-outs';
+import { CallbackGuard } from '../core/callback-guard';
+import { MmsTemplates } from '../core/mms-templates';
+import { protextingRouter } from './protexting/router';
 
 const SECRET_PARAMS = /([?&](?:access_token|apikey|api_key|token|key|password)=)[^&#]*/gi;
 
@@ -30,6 +34,11 @@ export interface AppDeps {
   /** Contacts, labels and groups, and the campaigns made from them (the Routee dialect). */
   contacts: ContactStore;
   campaigns: CampaignService;
+  /**
+   * The ProTexting dialect's MMS templates and the accounts' own numbers (INBOUND_NUMBERS, number → account).
+   * Absent: templates fetched through a guard that allows no private address, and no account has a number.
+   */
+  protexting?: { templates: MmsTemplates; inboundNumbers: Map<string, string> };
   /** Resolves when Temporal and the database answer; rejects with the reason otherwise. */
   health: () => Promise<void>;
 }
@@ -78,6 +87,22 @@ export function createApp(deps: AppDeps): Express {
     const micros = await deps.reports.balance(res.locals.accountId as string);
     res.json({ balance: micros === undefined ? null : fromMicros(micros), currency: 'EUR', unlimited: micros === undefined });
   });
+  const optOuts = new OptOutStore(deps.reports.db);
+  const templates = deps.protexting?.templates ?? new MmsTemplates({ db: deps.reports.db, guard: new CallbackGuard([]), logger: deps.logger, providerSendsMms: true });
+  const numbers = new Map([...(deps.protexting?.inboundNumbers ?? new Map<string, string>())].map(([number, account]) => [account, number]));
+  app.use(
+    '/v1',
+    protextingRouter({
+      contacts: deps.contacts,
+      campaigns: deps.campaigns,
+      optOuts,
+      bulks: deps.bulks,
+      templates,
+      numberOf: (account) => numbers.get(account),
+      auth: deps.auth.middleware({ allowQueryToken: true }),
+      logger: deps.logger,
+    }),
+  );
   app.use('/sms', deps.auth.middleware());
   app.use(infobipRouter({ bulks: deps.bulks, control: deps.control, reports: deps.reports }));
 

@@ -23,6 +23,32 @@ const accountPairs = (what: string) =>
       return pairs;
     });
 
+/**
+ * `account:number[,account:number…]`: the numbers (long codes, short codes; digits, '+' optional) whose inbound
+ * messages belong to each account. Parsed to number → account; one number belongs to one account.
+ */
+const inboundNumbers = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((raw, ctx) => {
+    const owners = new Map<string, string>();
+    for (const item of raw.split(',')) {
+      const [account, number, ...rest] = item.trim().split(':');
+      const digits = number?.replace(/^\+/, '');
+      if (!account || !digits || rest.length > 0 || !/^[A-Za-z0-9_.-]{1,64}$/.test(account) || !/^\d{3,15}$/.test(digits)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected account:number[,account:number…] with a number of 3–15 digits' });
+        return z.NEVER;
+      }
+      if (owners.has(digits) && owners.get(digits) !== account) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `number ${digits} is given to two accounts` });
+        return z.NEVER;
+      }
+      owners.set(digits, account);
+    }
+    return owners;
+  });
+
 const port = z.coerce.number().int().min(1).max(65535);
 
 export const envSchema = z.object({
@@ -41,6 +67,8 @@ export const envSchema = z.object({
   TEMPORAL_CLI_PATH: z.string().optional(),
   API_KEYS: accountPairs('key').optional(),
   WEBHOOK_SECRETS: accountPairs('secret').optional(),
+  /** Which account owns the inbound messages sent to each number (STOP, YES replies); see README. */
+  INBOUND_NUMBERS: inboundNumbers.optional(),
   /** Prepaid starting balances, `account:amount[,…]` (core/pricing.ts); accounts not named are unlimited. */
   ACCOUNT_BALANCES: z.string().trim().min(1).optional(),
   /** Price per SMS part by destination prefix, `default:0.05,30:0.04[,…]`; unset: nothing is charged. */

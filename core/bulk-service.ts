@@ -31,6 +31,8 @@ export interface CreateBulkCommand {
     notifyUrl?: string;
     notifyContentType?: string;
     callbackData?: string;
+    /** An MMS: its subject and media (the provider must send MMS; see SmsProvider.sendsMms). */
+    mms?: { subject?: string; mediaUrl: string };
     intermediateReport: boolean;
     validityPeriodMinutes?: number;
     /** Epoch millis; absent or past means now. */
@@ -136,6 +138,7 @@ export class BulkService {
           notify_url: m.notifyUrl ?? null,
           notify_content_type: m.notifyContentType ?? null,
           callback_data: m.callbackData ?? null,
+          mms: m.mms ? JSON.stringify(m.mms) : null,
           intermediate_report: m.intermediateReport ? 1 : 0,
           send_at: sendAt,
           validity_ends_at: validUntil,

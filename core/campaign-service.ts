@@ -3,6 +3,7 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { type CampaignRow, CampaignStore } from '../db/campaigns';
 import type { Db } from '../db/database';
 import { type Contact, ContactError, ContactStore } from '../db/contacts';
+import { OptOutStore } from '../db/opt-outs';
 import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
 import { countSmsParts, detectEncoding } from '../domain/encoding';
 import { bodyLabels, fallbackMap, personalize } from '../domain/personalization';
@@ -42,6 +43,19 @@ export interface CampaignCommand {
   campaignCallback?: CallbackSpec;
   /** The campaign's text to these numbers this long before and/or after its send time. */
   reminder?: ReminderSpec;
+  /** Only contacts that confirmed a double opt-in (ProTexting's TypeRecipients 1); others are left out, not counted. */
+  doubleOptInOnly?: boolean;
+  /** Give the campaign its account's next number (ProTexting addresses campaigns by an integer Id). */
+  numbered?: boolean;
+  /** Sent as MMS: the subject and the media of an approved template (ProTexting). */
+  mms?: MmsSpec;
+}
+
+export interface MmsSpec {
+  templateId: number;
+  mediaUrl: string;
+  subject?: string;
+  highResolution?: boolean;
 }
 
 export interface ReminderSpec {
@@ -77,6 +91,8 @@ export type CampaignState = 'Scheduled' | 'Queued' | 'Running' | 'Paused' | 'Sen
 
 export interface CampaignView {
   trackingId: string;
+  /** The account's number for it, when it was made numbered (ProTexting). */
+  number: number | null;
   bulkId: string;
   createdAt: number;
   sendAt: number;
@@ -89,7 +105,7 @@ export interface CampaignView {
 }
 
 /** The request as stored with its campaign: the command without its account, the send time as asked. */
-export type StoredRequest = Omit<CampaignCommand, 'accountId' | 'sendAt'> & {
+export type StoredRequest = Omit<CampaignCommand, 'accountId' | 'sendAt' | 'numbered'> & {
   /** Epoch millis as asked (absent: sent at once). */
   scheduledDate?: number;
   /** Messages held by quiet hours, per country (Routee's quietHoursReport). */
@@ -133,6 +149,7 @@ export class CampaignService {
     private readonly deps: {
       contacts: ContactStore;
       campaigns: CampaignStore;
+      optOuts: OptOutStore;
       bulks: BulkService;
       control: BulkControlService;
       now?: () => number;
@@ -172,7 +189,10 @@ export class CampaignService {
     const asked = new Set(cmd.groups);
     const byMobile = new Map<string, Recipient>();
     const skipped = (c: Contact) => c.blacklist.includes('Sms') || c.optIn === 'OPTED_OUT';
+    // Double opt-in campaigns reach only the contacts that confirmed; the others are not recipients (nor blacklisted).
+    const unconfirmed = (c: Contact) => cmd.doubleOptInOnly === true && c.optIn !== 'DOUBLE_CONFIRMED';
     const addContact = (c: Contact, viaGroup: boolean) => {
+      if (unconfirmed(c)) return;
       const blacklisted = skipped(c);
       analysis.contacts[c.id] = { recipient: c.mobile, ...(c.country ? { recipientCountry: c.country } : {}), blacklisted };
       if (viaGroup) {
@@ -197,6 +217,9 @@ export class CampaignService {
     for (const c of fromGroups) addContact(c, true);
     for (const g of cmd.groups) analysis.recipientsPerGroup[g] ??= 0;
 
+    // Numbers that opted out of the account (STOP, an API opt-out) are not recipients, whoever lists them.
+    const optedOut = await this.deps.optOuts.optedOut(cmd.accountId, [...byMobile.keys()]);
+    for (const number of optedOut) byMobile.delete(`+${number}`);
     const recipients = [...byMobile.values()];
     if (recipients.length > MAX_CAMPAIGN_RECIPIENTS) throw new CampaignError('TOO_MANY', `a campaign reaches at most ${MAX_CAMPAIGN_RECIPIENTS} recipients`);
     analysis.numberOfRecipients = recipients.length;
@@ -221,7 +244,8 @@ export class CampaignService {
     const request = storedRequest(cmd, quietHoursReport);
     // The campaign row first: its unique name is the guard. Should the bulk be refused, the row goes again.
     try {
-      await this.deps.campaigns.insert({
+      await this.deps.campaigns.insert(
+        {
         account_id: cmd.accountId,
         tracking_id: trackingId,
         name: cmd.campaignName ?? null,
@@ -230,7 +254,9 @@ export class CampaignService {
         analysis: JSON.stringify(analysis),
         created_at: now,
         updated_at: now,
-      });
+        },
+        cmd.numbered === true,
+      );
     } catch (err) {
       if ((err as Error).name === 'CampaignNameTakenError') throw new CampaignError('NAME_TAKEN', (err as Error).message);
       throw err;
@@ -271,11 +297,12 @@ export class CampaignService {
       bulkId,
       campaignName: cmd.campaignName,
       messages: [...entries.values()].map((e) => ({
-        from: cmd.from,
+        ...(cmd.from ? { from: cmd.from } : {}),
         text: e.text,
         flash: cmd.flash,
         intermediateReport: false,
         destinations: e.destinations,
+        ...(cmd.mms ? { mms: { subject: cmd.mms.subject, mediaUrl: cmd.mms.mediaUrl } } : {}),
         ...(e.sendAt !== undefined ? { sendAt: e.sendAt } : {}),
         // Routee's per-message callback rides on the report outbox: its own payload (core/reports.ts), the
         // same retries, signature and guard as Infobip's pushes. OnChange also reports what is not final.
@@ -292,8 +319,24 @@ export class CampaignService {
     return { command, quietHoursReport };
   }
 
+  /** A numbered campaign (ProTexting's Id), or undefined. */
+  async getByNumber(accountId: string, number: number): Promise<CampaignView | undefined> {
+    const row = await this.deps.campaigns.getByNumber(accountId, number);
+    return row ? this.viewOf(row) : undefined;
+  }
+
+  /** The account's numbered campaigns, newest first. */
+  async numberedPage(accountId: string, page: number, size: number): Promise<{ items: CampaignView[]; total: number }> {
+    const { rows, total } = await this.deps.campaigns.numberedPage(accountId, page, size);
+    return { items: await Promise.all(rows.map((r) => this.viewOf(r))), total };
+  }
+
   async get(accountId: string, trackingId: string): Promise<CampaignView> {
-    const row = await this.row(accountId, trackingId);
+    return this.viewOf(await this.row(accountId, trackingId));
+  }
+
+  private async viewOf(row: CampaignRow): Promise<CampaignView> {
+    const { account_id: accountId, tracking_id: trackingId } = row;
     const view = await this.deps.control.view(accountId, row.bulk_id).catch((err: unknown) => {
       if ((err as Error).name === 'BulkNotFoundError') throw new CampaignError('NOT_FOUND', `no campaign ${trackingId}`);
       if ((err as Error).name === 'BulkUnavailableError') throw new CampaignError('UNAVAILABLE', (err as Error).message);
@@ -304,6 +347,7 @@ export class CampaignService {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     return {
       trackingId,
+      number: row.number,
       bulkId: row.bulk_id,
       createdAt: row.created_at,
       sendAt: view.sendAt,
@@ -522,6 +566,8 @@ function storedRequest(cmd: CampaignCommand, quietHoursReport: Record<string, nu
     ...(cmd.callback ? { callback: cmd.callback } : {}),
     ...(cmd.campaignCallback ? { campaignCallback: cmd.campaignCallback } : {}),
     ...(cmd.reminder ? { reminder: cmd.reminder } : {}),
+    ...(cmd.doubleOptInOnly ? { doubleOptInOnly: true } : {}),
+    ...(cmd.mms ? { mms: cmd.mms } : {}),
   };
 }
 
@@ -561,5 +607,5 @@ export function bodyAnalysis(body: string, transcode: boolean | undefined): Camp
 /** The Routee dialect's stores and service over one database. */
 export function createCampaigns(db: Db, bulks: BulkService, control: BulkControlService): { contacts: ContactStore; campaigns: CampaignService } {
   const contacts = new ContactStore(db);
-  return { contacts, campaigns: new CampaignService({ contacts, campaigns: new CampaignStore(db), bulks, control }) };
+  return { contacts, campaigns: new CampaignService({ contacts, campaigns: new CampaignStore(db), optOuts: new OptOutStore(db), bulks, control }) };
 }

@@ -3,6 +3,9 @@ import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
 import { type Db, migrateToLatest, openDatabase, pingDatabase } from '../db/database';
 import { Repository } from '../db/repository';
+import { ContactStore } from '../db/contacts';
+import { OptOutStore } from '../db/opt-outs';
+import { inboundHandler } from './inbound';
 import { isFinalStatus, STATUSES } from '../domain/status';
 import { HttpSmsProvider } from '../providers/http-provider';
 import { SmsSimulator } from '../providers/simulator';
@@ -104,6 +107,7 @@ export async function createServices(
   if (sending) {
     provider = createProvider(config, logger);
     provider.onDeliveryReports(deliveryReportHandler(repo, logger, sending.reportsApplied));
+    provider.onInbound?.(inboundHandler({ optOuts: new OptOutStore(db), contacts: new ContactStore(db), owners: config.INBOUND_NUMBERS ?? new Map(), logger }));
   }
   return {
     db,

@@ -1,4 +1,4 @@
-import { type Selectable, sql } from 'kysely';
+import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Db } from './database';
 import type { CampaignCallbackTable, CampaignTable, MessageTable } from './schema';
 
@@ -14,13 +14,53 @@ export class CampaignNameTakenError extends Error {
 export class CampaignStore {
   constructor(private readonly db: Db) {}
 
-  async insert(row: CampaignRow): Promise<void> {
-    try {
-      await this.db.insertInto('campaigns').values(row).execute();
-    } catch (err) {
-      if (/unique|duplicate key/i.test((err as Error).message)) throw new CampaignNameTakenError(`a campaign named ${row.name} exists`);
-      throw err;
+  /**
+   * Stores a new campaign. `numbered` gives it the account's next campaign number (ProTexting's Id), taken in the
+   * insert itself; inserts that race for one number on PostgreSQL retry until each has its own. Returns the number.
+   */
+  async insert(row: Omit<Insertable<CampaignTable>, 'number'>, numbered = false): Promise<number | null> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const next = sql<number>`(select coalesce(max(number), 0) + 1 from campaigns where account_id = ${row.account_id})`;
+        await this.db
+          .insertInto('campaigns')
+          .values({ ...row, number: numbered ? next : null })
+          .execute();
+        if (!numbered) return null;
+        const stored = await this.get(row.account_id, row.tracking_id);
+        return stored?.number ?? null;
+      } catch (err) {
+        const message = (err as Error).message;
+        if (numbered && /campaigns\.number|campaigns_number_uq/.test(message) && attempt < 50) {
+          await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 5 * (attempt + 1))));
+          continue;
+        }
+        if (/unique|duplicate key/i.test(message)) throw new CampaignNameTakenError(`a campaign named ${row.name} exists`);
+        throw err;
+      }
     }
+  }
+
+  async getByNumber(accountId: string, number: number): Promise<CampaignRow | undefined> {
+    return this.db.selectFrom('campaigns').selectAll().where('account_id', '=', accountId).where('number', '=', number).executeTakeFirst();
+  }
+
+  /**
+   * The account's numbered campaigns (ProTexting's), newest first, a page at a time; deleted (canceled) ones are
+   * left out once their bulk recorded it.
+   */
+  async numberedPage(accountId: string, page: number, size: number): Promise<{ rows: CampaignRow[]; total: number }> {
+    const base = this.db
+      .selectFrom('campaigns as c')
+      .innerJoin('bulks as b', (j) => j.onRef('b.account_id', '=', 'c.account_id').onRef('b.bulk_id', '=', 'c.bulk_id'))
+      .where('c.account_id', '=', accountId)
+      .where('c.number', 'is not', null)
+      .where('b.status', '<>', 'CANCELED');
+    const [rows, { n }] = await Promise.all([
+      base.selectAll('c').orderBy('c.number', 'desc').limit(size).offset(page * size).execute(),
+      base.select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return { rows, total: Number(n) };
   }
 
   async get(accountId: string, trackingId: string): Promise<CampaignRow | undefined> {

@@ -63,6 +63,9 @@ export interface Group {
   id: number;
   name: string;
   size: number;
+  /** ProTexting's group note, when one was given. */
+  note?: string;
+  createdAt?: number;
 }
 
 export type ContactErrorKind =
@@ -336,7 +339,7 @@ export class ContactStore {
 
   // ---- groups
 
-  async createGroup(accountId: string, name: string, now = Date.now()): Promise<Group> {
+  async createGroup(accountId: string, name: string, now = Date.now(), note?: string): Promise<Group> {
     if (VIRTUAL_GROUPS.has(name)) throw new ContactError('GROUP_EXISTS', `group ${name} already exists`);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -349,8 +352,8 @@ export class ContactStore {
             .where('account_id', '=', accountId)
             .executeTakeFirstOrThrow();
           const id = Number(top) + 1;
-          await trx.insertInto('contact_groups').values({ account_id: accountId, group_id: id, name, created_at: now }).execute();
-          return { id, name, size: 0 };
+          await trx.insertInto('contact_groups').values({ account_id: accountId, group_id: id, name, created_at: now, note: note ?? null }).execute();
+          return { id, name, size: 0, ...(note !== undefined ? { note } : {}), createdAt: now };
         });
       } catch (err) {
         // Creations at once on PostgreSQL: the losers of the (account, id) race try again; each round one wins.
@@ -365,14 +368,14 @@ export class ContactStore {
     const rows = await this.db
       .selectFrom('contact_groups as g')
       .leftJoin('group_members as m', (j) => j.onRef('m.account_id', '=', 'g.account_id').onRef('m.group_id', '=', 'g.group_id'))
-      .select(['g.group_id', 'g.name', sql<number>`count(m.contact_id)`.as('size')])
+      .select(['g.group_id', 'g.name', 'g.note', 'g.created_at', sql<number>`count(m.contact_id)`.as('size')])
       .where('g.account_id', '=', accountId)
-      .groupBy(['g.group_id', 'g.name'])
+      .groupBy(['g.group_id', 'g.name', 'g.note', 'g.created_at'])
       .orderBy('g.group_id')
       .execute();
     const all = await this.countContacts(this.db, accountId);
     const notListed = await this.countNotListed(accountId);
-    return [{ id: 0, name: ALL_GROUP, size: all }, { id: -1, name: NOT_LISTED_GROUP, size: notListed }, ...rows.map((r) => ({ id: r.group_id, name: r.name, size: Number(r.size) }))];
+    return [{ id: 0, name: ALL_GROUP, size: all }, { id: -1, name: NOT_LISTED_GROUP, size: notListed }, ...rows.map((r) => ({ id: r.group_id, name: r.name, size: Number(r.size), ...(r.note !== null ? { note: r.note } : {}), createdAt: Number(r.created_at) }))];
   }
 
   async getGroup(accountId: string, nameOrId: string | number): Promise<Group> {
@@ -380,7 +383,7 @@ export class ContactStore {
     if (nameOrId === NOT_LISTED_GROUP) return { id: -1, name: NOT_LISTED_GROUP, size: await this.countNotListed(accountId) };
     const row = await this.db
       .selectFrom('contact_groups')
-      .select(['group_id', 'name'])
+      .select(['group_id', 'name', 'note', 'created_at'])
       .where('account_id', '=', accountId)
       .where(typeof nameOrId === 'number' ? 'group_id' : 'name', '=', nameOrId as never)
       .executeTakeFirst();
@@ -391,7 +394,7 @@ export class ContactStore {
       .where('account_id', '=', accountId)
       .where('group_id', '=', row.group_id)
       .executeTakeFirstOrThrow();
-    return { id: row.group_id, name: row.name, size: Number(n) };
+    return { id: row.group_id, name: row.name, size: Number(n), ...(row.note !== null ? { note: row.note } : {}), createdAt: Number(row.created_at) };
   }
 
   /** Deletes groups by name (optionally their contacts too); names that do not exist are skipped. */

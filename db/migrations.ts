@@ -252,6 +252,65 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropIndex('campaigns_updated_idx').execute();
     },
   },
+  '0009_inbound_opt_outs_mms': {
+    // Opt-outs checked at submit, mobile-originated messages, double opt-in requests, MMS templates, and the
+    // campaigns' numbers (ProTexting addresses campaigns by an integer).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('opt_outs')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('number', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('opt_outs_pk', ['account_id', 'number'])
+        .execute();
+      await db.schema
+        .createTable('inbound_messages')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('account_id', 'text')
+        .addColumn('from_number', 'text', (c) => c.notNull())
+        .addColumn('to_number', 'text', (c) => c.notNull())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('keyword', 'text')
+        .addColumn('received_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('inbound_messages_account_idx').on('inbound_messages').columns(['account_id', 'received_at']).execute();
+      await db.schema
+        .createTable('opt_in_requests')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('number', 'text', (c) => c.notNull())
+        .addColumn('group_ids', 'text', (c) => c.notNull())
+        .addColumn('confirm_message', 'text')
+        .addColumn('requested_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('opt_in_requests_pk', ['account_id', 'number'])
+        .execute();
+      await db.schema
+        .createTable('mms_templates')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('template_id', 'integer', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('status_id', 'integer', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('media_type', 'text')
+        .addColumn('size_bytes', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('mms_templates_pk', ['account_id', 'template_id'])
+        .execute();
+      await db.schema.alterTable('campaigns').addColumn('number', 'integer').execute();
+      await db.schema.alterTable('contact_groups').addColumn('note', 'text').execute();
+      await db.schema.alterTable('messages').addColumn('mms', 'text').execute();
+      await db.schema.createIndex('campaigns_number_uq').on('campaigns').columns(['account_id', 'number']).unique().execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropIndex('campaigns_number_uq').execute();
+      await sql`alter table campaigns drop column number`.execute(db);
+      await sql`alter table contact_groups drop column note`.execute(db);
+      await sql`alter table messages drop column mms`.execute(db);
+      for (const t of ['mms_templates', 'opt_in_requests', 'inbound_messages', 'opt_outs']) await sql.raw(`drop table ${t}`).execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

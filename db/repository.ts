@@ -37,7 +37,7 @@ export interface LogFilter {
 
 export type DispatchRow = Pick<
   MessageRow,
-  'message_id' | 'group_seq' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state' | 'intermediate_report'
+  'message_id' | 'group_seq' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state' | 'intermediate_report' | 'mms'
 > & {
   /** SQLite's rowid of the message, which lets its outcome skip the primary-key index; null on PostgreSQL. */
   row_key: number | null;
@@ -319,7 +319,7 @@ export class Repository {
   ): Promise<DispatchRow[]> {
     return this.db
       .selectFrom('messages')
-      .select(['message_id', 'group_seq', 'to_number', 'from_addr', 'text', 'flash', 'state', 'intermediate_report'])
+      .select(['message_id', 'group_seq', 'to_number', 'from_addr', 'text', 'flash', 'state', 'intermediate_report', 'mms'])
       .select(this.rowKeys ? sql<number>`rowid`.as('row_key') : sql<null>`null`.as('row_key'))
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)

@@ -34,6 +34,8 @@ export interface MessageTable {
   notify_content_type: string | null;
   callback_data: string | null;
   intermediate_report: number;
+  /** JSON {subject, mediaUrl} of an MMS (ProTexting); null for an SMS. */
+  mms: ColumnType<string | null, string | null | undefined, string | null>;
   send_at: Millis;
   validity_ends_at: Millis;
   /** Dispatch state: QUEUED → SUBMITTING → SUBMITTED → FINAL (or QUEUED → FINAL when expired/canceled). */
@@ -133,6 +135,8 @@ export interface ContactGroupTable {
   group_id: number;
   name: string;
   created_at: Millis;
+  /** ProTexting's fnote. */
+  note: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface GroupMemberTable {
@@ -152,6 +156,8 @@ export interface CampaignTable {
   analysis: string;
   created_at: Millis;
   updated_at: Millis;
+  /** The campaign's number in its account (ProTexting's integer Id); absent for Routee's. */
+  number: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** A campaign's progress callback (Routee campaignCallback), one per bulk that sends the campaign. */
@@ -189,4 +195,53 @@ export interface Database {
   campaigns: CampaignTable;
   campaign_callbacks: CampaignCallbackTable;
   account_balances: AccountBalanceTable;
+  opt_outs: OptOutTable;
+  inbound_messages: InboundMessageTable;
+  opt_in_requests: OptInRequestTable;
+  mms_templates: MmsTemplateTable;
+}
+
+/** A number that asked an account for no more messages (STOP, an API opt-out); checked before every submit. */
+export interface OptOutTable {
+  account_id: string;
+  /** International digits, no '+' (as messages.to_number). */
+  number: string;
+  /** What opted it out: 'MO:STOP', 'api', … */
+  source: string;
+  at: Millis;
+}
+
+/** A mobile-originated message, kept as it came; account_id null when no account owns the number it was sent to. */
+export interface InboundMessageTable {
+  id: string;
+  account_id: string | null;
+  from_number: string;
+  to_number: string;
+  text: string;
+  /** The keyword it was read as (STOP, YES, …), when it was one. */
+  keyword: string | null;
+  received_at: Millis;
+}
+
+/** A double opt-in asked of a number (ProTexting contacts-opt-in): confirmed by its YES. group_ids: JSON numbers. */
+export interface OptInRequestTable {
+  account_id: string;
+  number: string;
+  group_ids: string;
+  confirm_message: string | null;
+  requested_at: Millis;
+}
+
+/** An MMS media template (ProTexting); status_id 0 pending, 1 processing, 3 approved, 4 rejected. */
+export interface MmsTemplateTable {
+  account_id: string;
+  template_id: number;
+  name: string | null;
+  url: string;
+  status_id: number;
+  reason: string | null;
+  media_type: string | null;
+  size_bytes: number | null;
+  created_at: Millis;
+  updated_at: Millis;
 }

@@ -42,6 +42,8 @@ export const STATUSES = {
   EXPIRED_EXPIRED: status('EXPIRED', 15, 'EXPIRED_EXPIRED', 'Message expired'),
   EXPIRED_DLR_UNKNOWN: status('EXPIRED', 29, 'EXPIRED_DLR_UNKNOWN', 'Message expired, delivery report unknown'),
   REJECTED_NETWORK: status('REJECTED', 6, 'REJECTED_NETWORK', 'Network is forbidden'),
+  // The number opted out of the account's messages (STOP, an API opt-out): checked right before each submit.
+  REJECTED_DND: status('REJECTED', 10, 'REJECTED_DND', 'Destination on DND list'),
   REJECTED_DESTINATION: status('REJECTED', 14, 'REJECTED_DESTINATION', 'Destination rejected'),
   REJECTED_SYSTEM_ERROR: status('REJECTED', 21, 'REJECTED_SYSTEM_ERROR', 'System error'),
   REJECTED_DUPLICATE_MESSAGE_ID: status('REJECTED', 23, 'REJECTED_DUPLICATE_MESSAGE_ID', 'Duplicate message id'),

@@ -27,6 +27,7 @@ export interface HttpSmsProviderOptions {
  */
 export class HttpSmsProvider implements SmsProvider {
   readonly name = 'simulator-http';
+  readonly sendsMms = true;
   private readonly listeners: DeliveryReportListener[] = [];
   private readonly stopPulling = new AbortController();
   private pulling: Promise<void> | undefined;

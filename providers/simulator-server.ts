@@ -24,6 +24,7 @@ const outbound = z.object({
   from: z.string().max(32).nullable(),
   text: z.string().max(10_000),
   flash: z.boolean(),
+  mms: z.object({ subject: z.string().max(200).optional(), mediaUrl: z.string().url().max(2048) }).optional(),
 });
 const submitBody = z.object({ messages: z.array(outbound).max(10_000), deadline: z.number().optional() });
 const lookupBody = z.object({ references: z.array(z.string().max(200)).max(100_000) });

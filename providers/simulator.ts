@@ -5,6 +5,8 @@ import SQLite from 'better-sqlite3';
 import type { StatusName } from '../domain/status';
 import {
   type DeliveryReportListener,
+  type InboundListener,
+  type InboundSms,
   type OutboundSms,
   type ProviderDeliveryReport,
   type SmsProvider,
@@ -56,8 +58,12 @@ export interface OwedReport extends ProviderDeliveryReport {
  */
 export class SmsSimulator implements SmsProvider {
   readonly name = 'simulator';
+  readonly sendsMms = true;
+  /** The MMS it accepted (reference → subject and media), as a handset would show them. */
+  readonly mmsAccepted = new Map<string, { subject?: string; mediaUrl: string }>();
   private readonly db: SQLite.Database;
   private readonly listeners: DeliveryReportListener[] = [];
+  private readonly inboundListeners: InboundListener[] = [];
   private timer: NodeJS.Timeout | undefined;
   private delivering = false;
   private closed = false;
@@ -95,7 +101,15 @@ export class SmsSimulator implements SmsProvider {
         due_at integer not null,
         lease_until integer not null default 0
       );
-      create index if not exists owed_reports_due on owed_reports (due_at);`);
+      create index if not exists owed_reports_due on owed_reports (due_at);
+      create table if not exists owed_inbound (
+        id integer primary key autoincrement,
+        provider_id text not null,
+        from_number text not null,
+        to_number text not null,
+        text text not null,
+        received_at integer not null
+      );`);
     this.statements = this.prepare();
     const totals = this.db
       .prepare('select count(provider_id) as accepted, coalesce(sum(attempts), 0) as attempts, coalesce(sum(case when provider_id is not null then attempts - 1 else 0 end), 0) as repeats, coalesce(max(accepted_at), 0) as last from submits')
@@ -161,6 +175,7 @@ export class SmsSimulator implements SmsProvider {
         }
         const providerMessageId = randomUUID();
         this.statements.accept.run(providerMessageId, now, m.reference);
+        if (m.mms) this.mmsAccepted.set(m.reference, m.mms);
         const status: StatusName =
           this.options.failureRate > 0 && this.random() < this.options.failureRate
             ? 'UNDELIVERABLE_NOT_DELIVERED'
@@ -200,6 +215,30 @@ export class SmsSimulator implements SmsProvider {
     this.startDelivery();
   }
 
+  onInbound(listener: InboundListener): void {
+    this.inboundListeners.push(listener);
+    this.startDelivery();
+  }
+
+  /**
+   * A handset writes to one of our numbers (what a test or an operator tells the simulator to deliver). Kept in
+   * the simulator's file until every inbound listener took it, as its reports are; returns its provider id.
+   */
+  deliverInbound(message: { from: string; to: string; text: string; receivedAt?: number }): string {
+    if (this.closed) throw new Error('the simulator is closed');
+    const providerId = `mo-${randomUUID()}`;
+    this.db
+      .prepare('insert into owed_inbound (provider_id, from_number, to_number, text, received_at) values (?, ?, ?, ?, ?)')
+      .run(providerId, message.from.replace(/^\+/, ''), message.to.replace(/^\+/, ''), message.text, message.receivedAt ?? Date.now());
+    this.startDelivery();
+    return providerId;
+  }
+
+  /** Inbound messages not yet taken by every listener. */
+  get owedInbound(): number {
+    return (this.db.prepare('select count(*) as n from owed_inbound').get() as { n: number }).n;
+  }
+
   /**
    * Hands out due reports (oldest first) and leases them for REPORT_LEASE_MS: unless acknowledged by then,
    * they are handed out again. How the simulator's own process serves pulls, and how in-process delivery works.
@@ -235,6 +274,36 @@ export class SmsSimulator implements SmsProvider {
     return { accepted: row.accepted, duplicates: row.duplicates, totalSubmits: this.totalSubmits };
   }
 
+  /** Owed inbound messages, oldest first, to every inbound listener; dropped once all of them took a batch. */
+  private async drainInbound(): Promise<void> {
+    if (this.inboundListeners.length === 0) return;
+    for (;;) {
+      const rows = this.db.prepare('select * from owed_inbound order by id limit 100').all() as Array<{
+        id: number;
+        provider_id: string;
+        from_number: string;
+        to_number: string;
+        text: string;
+        received_at: number;
+      }>;
+      if (rows.length === 0) return;
+      const messages: InboundSms[] = rows.map((r) => ({ providerId: r.provider_id, from: r.from_number, to: r.to_number, text: r.text, receivedAt: r.received_at }));
+      for (const listener of this.inboundListeners) {
+        try {
+          await listener(messages);
+        } catch {
+          // Kept: offered again on the next tick (listeners recognise a redelivery by providerId).
+          return;
+        }
+      }
+      if (this.closed) return;
+      const drop = this.db.prepare('delete from owed_inbound where id = ?');
+      this.db.transaction(() => {
+        for (const r of rows) drop.run(r.id);
+      })();
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -256,7 +325,9 @@ export class SmsSimulator implements SmsProvider {
     if (this.delivering || this.closed) return;
     this.delivering = true;
     try {
-      for (;;) {
+      await this.drainInbound();
+      // Reports wait in the file until someone listens (or pulls them).
+      while (this.listeners.length > 0) {
         const reports = this.leaseDueReports();
         if (reports.length === 0) return;
         let taken = true;

@@ -7,6 +7,8 @@ export interface OutboundSms {
   from: string | null;
   text: string;
   flash: boolean;
+  /** Sent as MMS with this subject and media; only to a provider that `sendsMms`. */
+  mms?: { subject?: string; mediaUrl: string };
 }
 
 export type SubmitResult =
@@ -37,15 +39,32 @@ export interface ProviderDeliveryReport {
  */
 export type DeliveryReportListener = (reports: ProviderDeliveryReport[]) => void | Promise<void>;
 
+/** A mobile-originated message: a handset (`from`) wrote to one of our numbers (`to`). Numbers are bare digits. */
+export interface InboundSms {
+  /** The provider's id for it, when it has one: a redelivered message is recognised by it. */
+  providerId?: string;
+  from: string;
+  to: string;
+  text: string;
+  receivedAt: number;
+}
+
+/** Receives inbound messages; like report listeners, called again with the same messages after a rejection. */
+export type InboundListener = (messages: InboundSms[]) => void | Promise<void>;
+
 /**
  * What the orchestrator needs from an SMS provider. `lookup` lets a retried batch learn which in-doubt
  * messages the provider already holds, so none is submitted twice.
  */
 export interface SmsProvider {
   readonly name: string;
+  /** Whether it can send MMS (campaigns with media are refused up front when it cannot). */
+  readonly sendsMms?: boolean;
   submit(messages: OutboundSms[], options?: SubmitOptions): Promise<SubmitResult[]>;
   lookup(references: string[]): Promise<Map<string, string>>;
   onDeliveryReports(listener: DeliveryReportListener): void;
+  /** Mobile-originated messages, where the provider brings them (the simulator when told to, SMPP deliver_sm). */
+  onInbound?(listener: InboundListener): void;
   close(): Promise<void>;
 }
 

@@ -16,6 +16,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createApp } from '../api/app';
 import { createCampaigns } from '../core/campaign-service';
+import { MmsTemplates } from '../core/mms-templates';
 import { parseBalances, Pricing } from '../core/pricing';
 import { ApiKeyAuthenticator } from '../api/auth';
 import { AccountRateLimiter } from '../api/rate-limit';
@@ -192,6 +193,9 @@ async function main(): Promise<void> {
       if (limiter) stops.push(() => limiter.stop());
       const control = new BulkControlService({ repo: services.repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) });
       const campaignDeps = createCampaigns(services.db, bulks, control);
+      // MMS media is fetched under the callbacks' rules (CALLBACK_ALLOW_HOSTS); only the simulator sends MMS so far.
+      const templates = new MmsTemplates({ db: services.db, guard: callbackGuard, logger, providerSendsMms: config.SMS_PROVIDER === 'simulator' });
+      stops.push(() => templates.settled());
       // Safe in several API processes at once: a workflow id is started once (the others see it started).
       const reconcile = async () => {
         await bulks.reconcileUnstarted().catch((err) => logger.error({ err }, 'reconciling unstarted bulks failed'));
@@ -200,6 +204,7 @@ async function main(): Promise<void> {
           .reconcileOrphans()
           .then((n) => n > 0 && logger.warn({ campaigns: n }, 'cleaned up after campaign creates or updates that died midway'))
           .catch((err) => logger.error({ err }, 'reconciling campaigns without a bulk failed'));
+        await templates.resumeUnprocessed().catch((err) => logger.error({ err }, 'resuming unprocessed MMS templates failed'));
       };
       void reconcile();
       const reconcileTimer = setInterval(reconcile, 30_000);
@@ -212,6 +217,7 @@ async function main(): Promise<void> {
         control,
         reports: services.repo,
         ...campaignDeps,
+        protexting: { templates, inboundNumbers: config.INBOUND_NUMBERS ?? new Map() },
         health: async () => {
           await services.pingDatabase();
           await connection.workflowService.getSystemInfo({});

@@ -81,8 +81,12 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (kind) => {
   test('one budget per account across both instances; headers on every reply; 429 in each dialect’s body', async () => {
     const remaining: number[] = [];
     for (let i = 0; i < 5; i++) {
-      // Both dialects' routes in turn: a request through either takes exactly one.
-      const res = await request(apps[i % 2]!).get(i % 2 ? '/sms/1/reports' : '/groups/my').set('Authorization', ACME).expect(200);
+      // The three dialects' routes in turn (ProTexting's with its access_token): a request through any takes one.
+      const target = request(apps[i % 2]!);
+      const res = await (i % 3 === 2
+        ? target.get('/v1/groups/index?access_token=acme-secret-key-1')
+        : target.get(i % 3 ? '/sms/1/reports' : '/groups/my').set('Authorization', ACME)
+      ).expect(200);
       expect(res.headers['x-rate-limit-limit']).toBe('5');
       const reset = Number(res.headers['x-rate-limit-reset']);
       expect(reset).toBeGreaterThanOrEqual(1);
@@ -91,7 +95,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (kind) => {
     }
     expect(remaining).toEqual([4, 3, 2, 1, 0]);
 
-    // Routee's body, then Infobip's, from either instance.
+    // Routee's body, Infobip's and ProTexting's, from either instance.
     const routee = await request(apps[0]!).get('/groups/my').set('Authorization', ACME).expect(429);
     expect(routee.body).toEqual({ code: '429000000', developerMessage: expect.stringMatching(/at most 5 per 60 s/) });
     expect(routee.headers['x-rate-limit-remaining']).toBe('0');
@@ -99,6 +103,9 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (kind) => {
     const infobip = await request(apps[1]!).get('/sms/1/reports').set('Authorization', 'App acme-secret-key-1').expect(429);
     expect(infobip.body.requestError.serviceException.messageId).toBe('TOO_MANY_REQUESTS');
     expect(infobip.headers['x-rate-limit-limit']).toBe('5');
+    const protexting = await request(apps[0]!).get('/v1/groups/index?access_token=acme-secret-key-1').set('Accept', 'application/json').expect(429);
+    expect(protexting.body).toEqual({ name: 'Too Many Requests', message: expect.stringMatching(/at most 5 per 60 s/), code: 0, status: 429 });
+    expect(protexting.headers['x-rate-limit-remaining']).toBe('0');
 
     // Another account has its own budget.
     const other = await request(apps[1]!).get('/groups/my').set('Authorization', GLOBEX).expect(200);

@@ -2,6 +2,7 @@
  * Routee campaigns end to end on a real dev server: recipients from numbers, contacts and groups, de-duplicated,
  * blacklist honoured, bodies personalized; scheduled campaigns updated and deleted; every documented error code.
  */
+import { OptOutStore } from '../../db/opt-outs';
 import request from 'supertest';
 import { CampaignService } from '../../core/campaign-service';
 import { CampaignStore } from '../../db/campaigns';
@@ -336,6 +337,7 @@ test('a campaign whose create died before its bulk was stored is removed by the 
   const bulks = suite.stack.bulks;
   const dying = new CampaignService({
     contacts: new ContactStore(suite.stack.db),
+    optOuts: new OptOutStore(suite.stack.db),
     campaigns: store,
     bulks: Object.assign(Object.create(bulks) as typeof bulks, {
       createBulk: (cmd: Parameters<typeof bulks.createBulk>[0]) => (cmd.bulkId?.includes('~') ? bulks.createBulk(cmd) : new Promise<never>(() => undefined)),
@@ -383,6 +385,7 @@ test('an update that died after switching the campaign to its new bulk: the reco
   // A process that dies right after pointing the campaign at the new bulk: the old one is never canceled.
   const dying = new CampaignService({
     contacts: new ContactStore(suite.stack.db),
+    optOuts: new OptOutStore(suite.stack.db),
     campaigns: store,
     bulks: suite.stack.bulks,
     control: Object.assign(Object.create(control) as typeof control, {
@@ -392,7 +395,8 @@ test('an update that died after switching the campaign to its new bulk: the reco
     now: () => now,
   });
   // The process that runs the reconciler later (its control works).
-  const later = new CampaignService({ contacts: new ContactStore(suite.stack.db), campaigns: store, bulks: suite.stack.bulks, control, now: () => now });
+  const later = new CampaignService({ contacts: new ContactStore(suite.stack.db),
+    optOuts: new OptOutStore(suite.stack.db), campaigns: store, bulks: suite.stack.bulks, control, now: () => now });
   let failed: unknown;
   dying.update({ accountId: 'acme', to: ['+41793026796'], contacts: [], groups: [], from: 'Shop', body: 'New text', sendAt: Date.now() + 3_600_000, flash: false }, id).catch((err: unknown) => (failed = err));
   await eventually(async () => failed ?? (await store.get('acme', id))?.bulk_id !== id);

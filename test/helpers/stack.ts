@@ -13,6 +13,10 @@ import { CallbackGuard } from '../../core/callback-guard';
 import { BulkService } from '../../core/bulk-service';
 import { ReportNudger } from '../../core/report-nudger';
 import { deliveryReportHandler } from '../../core/services';
+import { inboundHandler } from '../../core/inbound';
+import { MmsTemplates } from '../../core/mms-templates';
+import { ContactStore } from '../../db/contacts';
+import { OptOutStore } from '../../db/opt-outs';
 import { migrateToLatest, openDatabase, type Db } from '../../db/database';
 import { Repository } from '../../db/repository';
 import { SmsSimulator, type SimulatorOptions } from '../../providers/simulator';
@@ -34,6 +38,8 @@ export interface TestStack {
   taskQueue: string;
   /** The clock BulkService uses; tests set it to workflow time in time-skipping runs. */
   clock: { now: number };
+  /** ProTexting's MMS templates (media fetched through a guard that allows 127.0.0.1). */
+  templates: MmsTemplates;
   close(): Promise<void>;
 }
 
@@ -73,6 +79,8 @@ export async function createTestStack(
   const nudger = new ReportNudger(env.client as Client, silentLogger);
   const provider = options.provider?.(simulator) ?? simulator;
   (options.providerReports ? provider : simulator).onDeliveryReports(deliveryReportHandler(repo, silentLogger, (bulks) => nudger.nudge(bulks)));
+  simulator.onInbound(inboundHandler({ optOuts: new OptOutStore(db), contacts: new ContactStore(db), owners: TEST_INBOUND_NUMBERS, logger: silentLogger }));
+  const templates = new MmsTemplates({ db, guard: callbackGuard, logger: silentLogger, providerSendsMms: provider.sendsMms === true });
   const taskQueue = `test-${process.pid}-${++queueCounter}`;
   const worker = await createBulkWorker({
     connection: env.nativeConnection,
@@ -115,7 +123,9 @@ export async function createTestStack(
     client,
     taskQueue,
     clock,
+    templates,
     async close() {
+      await templates.settled();
       // A test may have stopped the worker itself (a lost worker).
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await run;
@@ -133,6 +143,12 @@ export const TEST_SECRETS = new Map([
   ['globex', 'globex-webhook-secret'],
 ]);
 
+/** The accounts' own numbers (INBOUND_NUMBERS): number → account. */
+export const TEST_INBOUND_NUMBERS = new Map([
+  ['15550001111', 'acme'],
+  ['15550002222', 'globex'],
+]);
+
 export const TEST_KEYS = new Map([
   ['acme', 'acme-secret-key-1'],
   ['globex', 'globex-secret-key-2'],
@@ -147,6 +163,7 @@ export function createTestApp(stack: TestStack, health: () => Promise<void> = as
     control: stack.control,
     reports: stack.repo,
     ...createCampaigns(stack.db, stack.bulks, stack.control),
+    protexting: { templates: stack.templates, inboundNumbers: TEST_INBOUND_NUMBERS },
     health,
   });
 }

@@ -2,6 +2,7 @@
  * Quiet hours on the time-skipping server: one campaign, two recipients in different zones. Each is held by
  * its own local clock (Athens quiet at 14:30, Zurich open at 13:30), and the bulk sends each once, at its time.
  */
+import { OptOutStore } from '../../db/opt-outs';
 import { DateTime } from 'luxon';
 import { CampaignService } from '../../core/campaign-service';
 import { bulkWorkflowId } from '../../core/bulk-service';
@@ -23,6 +24,7 @@ test('each recipient is held to the end of its own quiet period; the campaign re
   const zurichEnd = quietEndsAt(sendAt, 'Europe/Zurich') ?? sendAt;
   const campaigns = new CampaignService({
     contacts: new ContactStore(suite.stack.db),
+    optOuts: new OptOutStore(suite.stack.db),
     campaigns: new CampaignStore(suite.stack.db),
     bulks: suite.stack.bulks,
     control: suite.stack.control,

@@ -3,6 +3,7 @@
  * daylight-saving change (the end of the quiet night is 08:00 on the recipient's new clock, not the old one), and
  * reminders that go their minutes before and after the campaign, each once.
  */
+import { OptOutStore } from '../../db/opt-outs';
 import { DateTime } from 'luxon';
 import { CampaignService } from '../../core/campaign-service';
 import { bulkWorkflowId } from '../../core/bulk-service';
@@ -16,6 +17,7 @@ const suite = timeSkippingSuite();
 function campaignService(): CampaignService {
   return new CampaignService({
     contacts: new ContactStore(suite.stack.db),
+    optOuts: new OptOutStore(suite.stack.db),
     campaigns: new CampaignStore(suite.stack.db),
     bulks: suite.stack.bulks,
     control: suite.stack.control,
