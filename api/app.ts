@@ -89,7 +89,9 @@ export function createApp(deps: AppDeps): Express {
   });
   const optOuts = new OptOutStore(deps.reports.db);
   const templates = deps.protexting?.templates ?? new MmsTemplates({ db: deps.reports.db, guard: new CallbackGuard([]), logger: deps.logger, providerSendsMms: true });
-  const numbers = new Map([...(deps.protexting?.inboundNumbers ?? new Map<string, string>())].map(([number, account]) => [account, number]));
+  // Each account's first number is the one its calls to action come from.
+  const numbers = new Map<string, string>();
+  for (const [number, account] of deps.protexting?.inboundNumbers ?? []) if (!numbers.has(account)) numbers.set(account, number);
   app.use(
     '/v1',
     protextingRouter({

@@ -5,7 +5,7 @@ import { type Db, migrateToLatest, openDatabase, pingDatabase } from '../db/data
 import { Repository } from '../db/repository';
 import { ContactStore } from '../db/contacts';
 import { OptOutStore } from '../db/opt-outs';
-import { inboundHandler } from './inbound';
+import { inboundHandler, type ReplySender } from './inbound';
 import { isFinalStatus, STATUSES } from '../domain/status';
 import { HttpSmsProvider } from '../providers/http-provider';
 import { SmsSimulator } from '../providers/simulator';
@@ -93,7 +93,7 @@ export async function createServices(
    * Present in processes that send (the worker role): the provider is created and its delivery reports are
    * applied here; `reportsApplied` is told which bulks received some (see deliveryReportHandler).
    */
-  sending?: { reportsApplied?: (bulks: Array<{ accountId: string; bulkId: string }>) => void },
+  sending?: { reportsApplied?: (bulks: Array<{ accountId: string; bulkId: string }>) => void; reply?: ReplySender },
 ): Promise<Services> {
   const db = openDatabase({
     url: config.DATABASE_URL,
@@ -107,7 +107,7 @@ export async function createServices(
   if (sending) {
     provider = createProvider(config, logger);
     provider.onDeliveryReports(deliveryReportHandler(repo, logger, sending.reportsApplied));
-    provider.onInbound?.(inboundHandler({ optOuts: new OptOutStore(db), contacts: new ContactStore(db), owners: config.INBOUND_NUMBERS ?? new Map(), logger }));
+    provider.onInbound?.(inboundHandler({ optOuts: new OptOutStore(db), contacts: new ContactStore(db), owners: config.INBOUND_NUMBERS ?? new Map(), logger, reply: sending.reply }));
   }
   return {
     db,

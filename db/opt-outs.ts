@@ -69,10 +69,7 @@ export class OptOutStore {
     return found;
   }
 
-  /**
-   * Keeps an inbound message under `id` (the provider's id when it gave one); false when that id was kept before:
-   * a redelivery, whose keyword must not act twice.
-   */
+  /** Keeps an inbound message under `id` (the provider's id when it gave one); false when that id was kept before. */
   async recordInbound(row: InboundMessageRow): Promise<boolean> {
     const r = await this.db.insertInto('inbound_messages').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
@@ -98,13 +95,22 @@ export class OptOutStore {
       .execute();
   }
 
-  /** The number's open opt-in request, taken (removed) so that one YES confirms it once. */
-  async takeOptInRequest(accountId: string, number: string): Promise<OptInRequestRow | undefined> {
-    const bare = bareNumber(number);
-    return this.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('opt_in_requests').selectAll().where('account_id', '=', accountId).where('number', '=', bare).executeTakeFirst();
-      if (row) await trx.deleteFrom('opt_in_requests').where('account_id', '=', accountId).where('number', '=', bare).execute();
-      return row;
-    });
+  /** The number's open opt-in request, if any. */
+  async optInRequest(accountId: string, number: string): Promise<OptInRequestRow | undefined> {
+    return this.db.selectFrom('opt_in_requests').selectAll().where('account_id', '=', accountId).where('number', '=', bareNumber(number)).executeTakeFirst();
+  }
+
+  /** Closes the request the YES answered (only that one: a newer request for the number stays open). */
+  async closeOptInRequest(row: OptInRequestRow): Promise<void> {
+    await this.db
+      .deleteFrom('opt_in_requests')
+      .where('account_id', '=', row.account_id)
+      .where('number', '=', row.number)
+      .where('requested_at', '=', row.requested_at)
+      .execute();
+  }
+
+  async inboundSeen(id: string): Promise<boolean> {
+    return (await this.db.selectFrom('inbound_messages').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
   }
 }

@@ -1,5 +1,7 @@
 import {
   type DeliveryReportListener,
+  type InboundListener,
+  type InboundSms,
   type OutboundSms,
   type ProviderDeliveryReport,
   type SmsProvider,
@@ -31,6 +33,8 @@ export class HttpSmsProvider implements SmsProvider {
   private readonly listeners: DeliveryReportListener[] = [];
   private readonly stopPulling = new AbortController();
   private pulling: Promise<void> | undefined;
+  private readonly inboundListeners: InboundListener[] = [];
+  private inboundPulling: Promise<void> | undefined;
 
   constructor(
     private readonly baseUrl: string,
@@ -67,6 +71,31 @@ export class HttpSmsProvider implements SmsProvider {
     return new Map(Object.entries(found));
   }
 
+  onInbound(listener: InboundListener): void {
+    this.inboundListeners.push(listener);
+    this.inboundPulling ??= this.inboundLoop();
+  }
+
+  /** Polls the simulator for inbound messages every second; acknowledges them once every listener took them. */
+  private async inboundLoop(): Promise<void> {
+    while (!this.stopPulling.signal.aborted) {
+      try {
+        const signal = AbortSignal.any([this.stopPulling.signal, AbortSignal.timeout(10_000)]);
+        const { messages } = await this.postJson<{ messages: Array<InboundSms & { id: number }> }>('/inbound/pull', { max: 100 }, signal);
+        if (messages.length > 0) {
+          for (const listener of this.inboundListeners) await listener(messages.map(({ id: _id, ...m }) => m));
+          const ack = await this.post('/inbound/ack', { ids: messages.map((m) => m.id) }, signal);
+          if (!ack.ok) throw new Error(`provider /inbound/ack answered ${ack.status}`);
+          continue;
+        }
+      } catch (err) {
+        if (this.stopPulling.signal.aborted) return;
+        this.options.onPullError?.(err as Error);
+      }
+      await new Promise((r) => setTimeout(r, 1000).unref());
+    }
+  }
+
   onDeliveryReports(listener: DeliveryReportListener): void {
     this.listeners.push(listener);
     this.pulling ??= this.pullLoop();
@@ -75,6 +104,7 @@ export class HttpSmsProvider implements SmsProvider {
   async close(): Promise<void> {
     this.stopPulling.abort();
     await this.pulling;
+    await this.inboundPulling;
   }
 
   private async pullLoop(): Promise<void> {

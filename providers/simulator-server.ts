@@ -6,6 +6,9 @@
  *   POST /lookup        {references}           → {reference: providerMessageId} for those it holds
  *   POST /reports/pull  {max?, waitMs?}        → {reports: [{id, reference, providerMessageId, status, doneAt}]}
  *   POST /reports/ack   {ids}                  → 204; unacknowledged reports are handed out again after 10 s
+ *   POST /inbound       {from, to, text}       → {providerId}: a handset writes to `to` (kept until acknowledged)
+ *   POST /inbound/pull  {max?}                 → {messages: [{id, providerId, from, to, text, receivedAt}]}
+ *   POST /inbound/ack   {ids}                  → 204
  *   GET  /counter                              → {totalSubmits, accepted, lastAcceptAt, owedReports}
  *   GET  /stats?prefix=                        → {accepted, duplicates, totalSubmits} for references with prefix
  * With SIMULATOR_TOKEN set, every route wants `Authorization: Bearer <token>`.
@@ -27,6 +30,7 @@ const outbound = z.object({
   mms: z.object({ subject: z.string().max(200).optional(), mediaUrl: z.string().url().max(2048) }).optional(),
 });
 const submitBody = z.object({ messages: z.array(outbound).max(10_000), deadline: z.number().optional() });
+const inboundBody = z.object({ from: z.string().regex(/^\+?\d{3,15}$/), to: z.string().regex(/^\+?\d{3,15}$/), text: z.string().max(2000) });
 const lookupBody = z.object({ references: z.array(z.string().max(200)).max(100_000) });
 const pullBody = z.object({ max: z.number().int().min(1).max(10_000).default(5000), waitMs: z.number().int().min(0).max(30_000).default(0) });
 const ackBody = z.object({ ids: z.array(z.number().int()).max(10_000) });
@@ -92,6 +96,20 @@ export async function startSimulatorServer(options: SimulatorServerOptions): Pro
     const body = parse(ackBody, req, res);
     if (!body) return;
     simulator.acknowledgeReports(body.ids);
+    res.status(204).end();
+  });
+  app.post('/inbound', (req, res) => {
+    const body = parse(inboundBody, req, res);
+    if (body) res.json({ providerId: simulator.deliverInbound(body) });
+  });
+  app.post('/inbound/pull', (req, res) => {
+    const body = parse(z.object({ max: z.number().int().min(1).max(1000).default(100) }), req, res);
+    if (body) res.json({ messages: simulator.owedInboundBatch(body.max) });
+  });
+  app.post('/inbound/ack', (req, res) => {
+    const body = parse(ackBody, req, res);
+    if (!body) return;
+    simulator.acknowledgeInbound(body.ids);
     res.status(204).end();
   });
   app.get('/counter', (_req, res) => {

@@ -274,33 +274,43 @@ export class SmsSimulator implements SmsProvider {
     return { accepted: row.accepted, duplicates: row.duplicates, totalSubmits: this.totalSubmits };
   }
 
+  /** Up to `max` inbound messages not yet acknowledged, oldest first (each with the id to acknowledge it by). */
+  owedInboundBatch(max = 100): Array<InboundSms & { id: number }> {
+    if (this.closed) return [];
+    const rows = this.db.prepare('select * from owed_inbound order by id limit ?').all(max) as Array<{
+      id: number;
+      provider_id: string;
+      from_number: string;
+      to_number: string;
+      text: string;
+      received_at: number;
+    }>;
+    return rows.map((r) => ({ id: r.id, providerId: r.provider_id, from: r.from_number, to: r.to_number, text: r.text, receivedAt: r.received_at }));
+  }
+
+  acknowledgeInbound(ids: number[]): void {
+    if (this.closed) return;
+    const drop = this.db.prepare('delete from owed_inbound where id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) drop.run(id);
+    })();
+  }
+
   /** Owed inbound messages, oldest first, to every inbound listener; dropped once all of them took a batch. */
   private async drainInbound(): Promise<void> {
     if (this.inboundListeners.length === 0) return;
     for (;;) {
-      const rows = this.db.prepare('select * from owed_inbound order by id limit 100').all() as Array<{
-        id: number;
-        provider_id: string;
-        from_number: string;
-        to_number: string;
-        text: string;
-        received_at: number;
-      }>;
-      if (rows.length === 0) return;
-      const messages: InboundSms[] = rows.map((r) => ({ providerId: r.provider_id, from: r.from_number, to: r.to_number, text: r.text, receivedAt: r.received_at }));
+      const batch = this.owedInboundBatch();
+      if (batch.length === 0) return;
       for (const listener of this.inboundListeners) {
         try {
-          await listener(messages);
+          await listener(batch.map(({ id: _id, ...m }) => m));
         } catch {
           // Kept: offered again on the next tick (listeners recognise a redelivery by providerId).
           return;
         }
       }
-      if (this.closed) return;
-      const drop = this.db.prepare('delete from owed_inbound where id = ?');
-      this.db.transaction(() => {
-        for (const r of rows) drop.run(r.id);
-      })();
+      this.acknowledgeInbound(batch.map((m) => m.id));
     }
   }
 

@@ -17,6 +17,7 @@ import { createActivities } from '../activities';
 import { createApp } from '../api/app';
 import { createCampaigns } from '../core/campaign-service';
 import { MmsTemplates } from '../core/mms-templates';
+import type { ReplySender } from '../core/inbound';
 import { parseBalances, Pricing } from '../core/pricing';
 import { ApiKeyAuthenticator } from '../api/auth';
 import { AccountRateLimiter } from '../api/rate-limit';
@@ -143,7 +144,14 @@ async function main(): Promise<void> {
     // Delivery reports nudge their bulk's workflow, which then pushes them within about a second.
     const nudger = new ReportNudger(client, logger);
     stops.push(() => nudger.close());
-    const services = await createServices(config, logger, runsWorker ? { reportsApplied: (bulks) => nudger.nudge(bulks) } : undefined);
+    // Confirmations of double opt-ins (a YES that came in) go as one-message bulks, through the same durable path.
+    const replies: { via?: BulkService } = {};
+    const reply: ReplySender = async (accountId, bulkId, from, to, text) => {
+      if (!replies.via) throw new Error('not started yet');
+      await replies.via.createBulk({ accountId, bulkId, messages: [{ from, text, flash: false, intermediateReport: false, destinations: [{ to }] }] });
+    };
+    const services = await createServices(config, logger, runsWorker ? { reportsApplied: (bulks) => nudger.nudge(bulks), reply } : undefined);
+    replies.via = new BulkService({ repo: services.repo, client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger, callbackGuard, pricing });
     stops.push(() => services.close());
 
     if (runsWorker) {

@@ -142,7 +142,7 @@ test('double opt-in: the call to action goes from the account number; YES confir
   await createContact('16462310011', [group]); // single opt-in only
   await createContact('16462310012', [group]); // will opt out
   await post('/contacts/opt-out', { PhoneNumber: '16462310012' }).expect(200);
-  const asked = await post('/contacts-opt-in/create', { PhoneNumber: '16462310013', GroupIds: [String(group)], CTAMessage: 'Reply YES for deals' }).expect(201);
+  const asked = await post('/contacts-opt-in/create', { PhoneNumber: '16462310013', GroupIds: [String(group)], CTAMessage: 'Reply YES for deals', ConfirmMessage: 'You are in' }).expect(201);
   expect(asked.body).toEqual({ message: 'Confirmation message successfully sent' });
   // The call to action went to the handset from the account's own number.
   const cta = await eventually(async () => {
@@ -157,11 +157,17 @@ test('double opt-in: the call to action goes from the account number; YES confir
     return c?.optIn === 'DOUBLE_CONFIRMED' ? c : undefined;
   });
   expect(confirmed.groups).toContain('Opt-in list');
+  // The request's ConfirmMessage answers the YES, once, from the account's number.
+  const toHandset = async () => suite.stack.db.selectFrom('messages').selectAll().where('account_id', '=', 'acme').where('to_number', '=', '16462310013').execute();
+  const confirmation = await eventually(async () => (await toHandset()).find((r) => r.text === 'You are in' && suite.stack.simulator.hasAccepted(`acme:${r.message_id}`)));
+  expect(confirmation.from_addr).toBe(ACME_NUMBER);
   const found = await get('/contacts/find?number=16462310013').expect(200);
   expect(found.body).toMatchObject({ Number: '16462310013', OptedOut: 0, GroupIds: [group] });
   // The same YES again (a redelivery or a second reply) changes nothing and keeps one inbound row per delivery.
   suite.stack.simulator.deliverInbound({ from: '16462310013', to: ACME_NUMBER, text: 'YES' });
 
+  await eventually(async () => (await suite.stack.db.selectFrom('inbound_messages').selectAll().where('from_number', '=', '16462310013').execute()).length === 2);
+  expect((await toHandset()).filter((r) => r.text === 'You are in')).toHaveLength(1);
   const single = await post('/sms/send-group-schedule-message', { Message: 'To everyone not opted out', GroupIds: [group], TypeRecipients: 0 }).expect(200);
   const double = await post('/sms/send-group-schedule-message', { Message: 'To the confirmed', GroupIds: [group], TypeRecipients: 1 }).expect(200);
   expect(single.body[0]).toMatchObject({ TypeRecipients: 0, ContactsCount: '2' });

@@ -54,7 +54,7 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dbKind) => {
     await expect(store.getContact('globex', ann.id).catch(kind)).resolves.toBe('CONTACT_NOT_FOUND');
 
     const group = await store.createGroup('acme', 'customers');
-    expect(group).toEqual({ id: 1, name: 'customers', size: 0 });
+    expect(group).toEqual({ id: 1, name: 'customers', size: 0, createdAt: expect.any(Number) });
     expect((await store.createGroup('globex', 'customers')).id).toBe(1);
     expect((await store.createGroup('acme', 'second')).id).toBe(2);
     await expect(store.createGroup('acme', 'customers').catch(kind)).resolves.toBe('GROUP_EXISTS');

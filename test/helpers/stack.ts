@@ -79,7 +79,18 @@ export async function createTestStack(
   const nudger = new ReportNudger(env.client as Client, silentLogger);
   const provider = options.provider?.(simulator) ?? simulator;
   (options.providerReports ? provider : simulator).onDeliveryReports(deliveryReportHandler(repo, silentLogger, (bulks) => nudger.nudge(bulks)));
-  simulator.onInbound(inboundHandler({ optOuts: new OptOutStore(db), contacts: new ContactStore(db), owners: TEST_INBOUND_NUMBERS, logger: silentLogger }));
+  const replies: { via?: BulkService } = {};
+  (options.providerReports ? provider : simulator).onInbound?.(
+    inboundHandler({
+      optOuts: new OptOutStore(db),
+      contacts: new ContactStore(db),
+      owners: TEST_INBOUND_NUMBERS,
+      logger: silentLogger,
+      reply: async (accountId, bulkId, from, to, text) => {
+        await replies.via!.createBulk({ accountId, bulkId, messages: [{ from, text, flash: false, intermediateReport: false, destinations: [{ to }] }] });
+      },
+    }),
+  );
   const templates = new MmsTemplates({ db, guard: callbackGuard, logger: silentLogger, providerSendsMms: provider.sendsMms === true });
   const taskQueue = `test-${process.pid}-${++queueCounter}`;
   const worker = await createBulkWorker({
@@ -110,6 +121,7 @@ export async function createTestStack(
     callbackGuard: new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']),
     pricing: options.pricing,
   });
+  replies.via = bulks;
   if (options.balances) await repo.seedBalances(options.balances);
   const control = new BulkControlService({ repo, client, reconcile: (accountId, bulkId) => bulks.reconcileBulk(accountId, bulkId) });
   const run = worker.run();

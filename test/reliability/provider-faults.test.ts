@@ -6,7 +6,7 @@
 import { bulkWorkflowId } from '../../core/bulk-service';
 import { HttpSmsProvider } from '../../providers/http-provider';
 import { startSimulatorServer, type SimulatorServer } from '../../providers/simulator-server';
-import { createTestStack, type TestStack } from '../helpers/stack';
+import { createTestStack, eventually, type TestStack } from '../helpers/stack';
 import { type DevServerConnections, startConnectedDevServer } from '../helpers/temporal';
 
 let temporal: DevServerConnections;
@@ -57,6 +57,26 @@ describe('the simulator over HTTP (as `npm run simulator` serves it)', () => {
     await stack?.close();
     await server?.close();
   });
+
+  test('a handset message told to the simulator process comes to the app: STOP opts the number out, once', async () => {
+    const tell = (text: string) =>
+      fetch(`http://127.0.0.1:${server.port}/inbound`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer sim-token-123' },
+        body: JSON.stringify({ from: '+41793049999', to: '15550001111', text }),
+      });
+    expect((await tell('STOP')).status).toBe(200);
+    expect((await tell('hello')).status).toBe(200);
+    const rows = await eventually(async () => {
+      const r = await stack.db.selectFrom('inbound_messages').selectAll().where('from_number', '=', '41793049999').execute();
+      return r.length === 2 ? r : undefined;
+    });
+    expect(rows.map((r) => `${r.account_id} ${r.keyword ?? '-'}`).sort()).toEqual(['acme -', 'acme STOP']);
+    expect(await stack.db.selectFrom('opt_outs').select(['account_id', 'source']).where('number', '=', '41793049999').execute()).toEqual([{ account_id: 'acme', source: 'MO:STOP' }]);
+    // Taken once: acknowledged, so the simulator holds nothing more for the app.
+    await eventually(async () => server.simulator.owedInbound === 0);
+    expect((await fetch(`http://127.0.0.1:${server.port}/inbound`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(401);
+  }, 30_000);
 
   test('its delivery reports come back and the bulk finishes', async () => {
     await stack.bulks.createBulk({

@@ -1,7 +1,9 @@
 import { GifWriter } from 'omggif';
 import { formatEastern, parseEastern, parseXmlRequest, toProtextingXml } from '../../api/protexting/format';
 import { keywordOf } from '../../core/inbound';
-import { mediaProblem } from '../../core/mms-templates';
+import pino from 'pino';
+import { CallbackGuard } from '../../core/callback-guard';
+import { mediaProblem, MmsTemplates } from '../../core/mms-templates';
 
 test('Eastern dates: standard and daylight offsets, the skipped hour refused, the repeated hour read as its first', () => {
   expect(new Date(parseEastern('2026-01-15 10:00:00')!).toISOString()).toBe('2026-01-15T15:00:00.000Z');
@@ -54,4 +56,10 @@ test('media rules: the allowed image types pass; other types, unreadable data an
   expect(mediaProblem(gif(2)).problem).toMatch(/animated/);
   expect(mediaProblem(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>')).problem).toMatch(/not allowed/);
   expect(mediaProblem(Buffer.from('plain text')).problem).toMatch(/not an image/);
+});
+
+test('a provider that cannot send MMS refuses an MMS campaign before anything else is looked at', async () => {
+  // No database reachable on purpose: the refusal must come first.
+  const templates = new MmsTemplates({ db: {} as never, guard: new CallbackGuard([]), logger: pino({ level: 'silent' }), providerSendsMms: false });
+  await expect(templates.approvedForSending('acme', 1)).rejects.toMatchObject({ name: 'MmsTemplateError', kind: 'NO_MMS', message: expect.stringContaining('cannot send MMS') });
 });
