@@ -145,6 +145,13 @@ export interface SendBatchResult {
 /** Messages handed to the provider per call: small enough that a heartbeat (and a cancel) lands between them. */
 export const SUBMIT_CHUNK = 100;
 const RECORD_EVERY = 1000;
+/**
+ * How stale a batch's view of its account's opt-outs may get: a STOP written this long before a chunk is sent
+ * keeps that chunk from its number. (Its clock is the writer's: OPT_OUT_CLOCK_SLACK_MS covers processes whose
+ * clocks differ a little.)
+ */
+const OPT_OUT_RECHECK_MS = 250;
+const OPT_OUT_CLOCK_SLACK_MS = 5000;
 /** Submit calls one batch keeps in flight (default), so a few batches keep the provider link busy. */
 export const SUBMIT_LANES = 4;
 /**
@@ -323,6 +330,17 @@ export function createActivities({
     let unrecorded: SubmitRecord[] = [];
     const tally = { accepted: 0, refused: 0 };
     const intermediateWanted = toSend.some((r) => r.intermediate_report === 1);
+    // The batch's opted-out numbers, read once, then topped up with what was opted out since, every
+    // OPT_OUT_RECHECK_MS (one small query shared by the lanes instead of one per chunk).
+    const barred = await optOuts.optedOut(accountId, toSend.map((r) => r.to_number));
+    let barredAt = Date.now();
+    let refreshing: Promise<void> | undefined;
+    const refreshBarred = () =>
+      (refreshing ??= (async () => {
+        const since = barredAt - OPT_OUT_CLOCK_SLACK_MS;
+        barredAt = Date.now();
+        for (const n of await optOuts.optedOutSince(accountId, since)) barred.add(n);
+      })().finally(() => (refreshing = undefined)));
     // Writes run while the lanes keep submitting; the batch ends only after every write has landed.
     const writes: Promise<void>[] = [];
     let writeFailure: unknown;
@@ -371,9 +389,11 @@ export function createActivities({
         const taken = toSend.slice(from, from + SUBMIT_CHUNK);
         // Numbers that opted out (a STOP may have come in since the bulk was accepted) go no further: refused here
         // as REJECTED_DND, never handed to the provider.
-        const barred = await optOuts.optedOut(accountId, taken.map((r) => r.to_number));
+        // Every lane waits for a look that is under way (the first lane to find the view stale starts one).
+        if (Date.now() - barredAt >= OPT_OUT_RECHECK_MS) await refreshBarred();
+        else if (refreshing) await refreshing;
         const chunk = barred.size === 0 ? taken : taken.filter((r) => !barred.has(r.to_number));
-        if (barred.size > 0) {
+        if (chunk.length < taken.length) {
           for (const row of taken) {
             if (!barred.has(row.to_number)) continue;
             tally.refused++;

@@ -8,8 +8,10 @@ import type { InboundSms } from '../providers/types';
 const STOP_WORDS = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT']);
 /** Words that confirm a double opt-in the number was asked for. */
 const YES_WORDS = new Set(['YES', 'Y']);
+/** Words that take a STOP back (the carriers' usual pair). */
+const START_WORDS = new Set(['START', 'UNSTOP']);
 
-export type InboundKeyword = 'STOP' | 'YES';
+export type InboundKeyword = 'STOP' | 'YES' | 'START';
 
 /** The keyword an inbound text is, if it is one: the whole message, one word, any case ("Stop", " YES! "). */
 export function keywordOf(text: string): InboundKeyword | undefined {
@@ -19,6 +21,7 @@ export function keywordOf(text: string): InboundKeyword | undefined {
     .toUpperCase();
   if (STOP_WORDS.has(word)) return 'STOP';
   if (YES_WORDS.has(word)) return 'YES';
+  if (START_WORDS.has(word)) return 'START';
   return undefined;
 }
 
@@ -31,7 +34,7 @@ export type ReplySender = (accountId: string, bulkId: string, from: string, to: 
 /**
  * Takes mobile-originated messages from the provider: each is kept for the account that owns the number it was
  * sent to (INBOUND_NUMBERS; kept without an account when none does), a STOP opts the sender out for that account
- * (every dialect: nothing more of any campaign reaches it, queued messages included), and a YES confirms the
+ * (every dialect: nothing more of any campaign reaches it, queued messages included), a START takes a STOP back, and a YES confirms the
  * double opt-in the number was asked for (ProTexting contacts-opt-in): its contact becomes DOUBLE_CONFIRMED, joins
  * the groups of the request, and gets the request's ConfirmMessage. Every step is idempotent and the message is
  * recorded last, so a redelivery after a failure midway finishes the work, and one after success does nothing.
@@ -48,8 +51,11 @@ export function inboundHandler(deps: { optOuts: OptOutStore; contacts: ContactSt
       if (!accountId) {
         logger.warn({ to }, 'inbound message to a number no account owns (INBOUND_NUMBERS); kept, not acted on');
       } else if (keyword === 'STOP') {
-        await optOuts.optOut(accountId, [mo.from], 'MO:STOP', mo.receivedAt);
+        await optOuts.optOut(accountId, [mo.from], 'MO:STOP');
         logger.info({ accountId }, 'a number opted out by STOP');
+      } else if (keyword === 'START') {
+        await optOuts.optBackIn(accountId, mo.from, mo.receivedAt);
+        logger.info({ accountId }, 'a number opted back in by START');
       } else if (keyword === 'YES') {
         const request = await optOuts.optInRequest(accountId, mo.from);
         if (request) await confirmOptIn(accountId, to, id, request, mo.receivedAt);

@@ -264,6 +264,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('opt_outs_pk', ['account_id', 'number'])
         .execute();
+      await db.schema.createIndex('opt_outs_at_idx').on('opt_outs').columns(['account_id', 'at']).execute();
       await db.schema
         .createTable('inbound_messages')
         .addColumn('id', 'text', (c) => c.primaryKey())

@@ -18,7 +18,10 @@ export function bareNumber(number: string): string {
 export class OptOutStore {
   constructor(private readonly db: Db) {}
 
-  /** Opts the numbers out for the account; also marks its contacts with those numbers OPTED_OUT. Idempotent. */
+  /**
+   * Opts the numbers out for the account; also marks its contacts with those numbers OPTED_OUT. Idempotent.
+   * `at` is when it was written (not when the handset sent it): senders ask for what came in since a moment.
+   */
   async optOut(accountId: string, numbers: string[], source: string, now = Date.now()): Promise<void> {
     const bare = [...new Set(numbers.map(bareNumber))];
     if (bare.length === 0) return;
@@ -70,6 +73,12 @@ export class OptOutStore {
   }
 
   /** Keeps an inbound message under `id` (the provider's id when it gave one); false when that id was kept before. */
+  /** Numbers opted out for the account and written after `since` (epoch ms). */
+  async optedOutSince(accountId: string, since: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('opt_outs').select('number').where('account_id', '=', accountId).where('at', '>', since).execute();
+    return rows.map((r) => r.number);
+  }
+
   async recordInbound(row: InboundMessageRow): Promise<boolean> {
     const r = await this.db.insertInto('inbound_messages').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;

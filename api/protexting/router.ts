@@ -1,4 +1,4 @@
-import { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import type { Logger } from '../../config/logger';
@@ -137,6 +137,8 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
   const body = (req: Request): unknown => (typeof req.body === 'string' && req.is(['application/xml', 'text/xml']) ? parseXmlRequest(req.body) : req.body);
 
   router.use(auth);
+  // Yii2 also takes form bodies (GroupIds[]=1&GroupIds[]=2).
+  router.use(express.urlencoded({ extended: true, limit: '1mb', parameterLimit: 2000 }));
 
   // ---- group SMS/MMS schedules
   router.post('/sms/send-group-schedule-message', async (req, res) => {
@@ -163,14 +165,15 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
       numbered: true,
       ...(mms ? { mms: { templateId: mms.templateId, mediaUrl: mms.url, subject: b.Subject, highResolution: b.MmsHighResolution === 1 } } : {}),
     });
-    reply(req, res, 200, [await scheduleItem(accountId, view)]);
+    reply(req, res, 200, [scheduleItem(view, await groupIdsByName(accountId))]);
   });
 
   router.get('/sms/group-schedule-messages', async (req, res) => {
     const { page } = parse(pageQuery, req.query);
     const { items, total } = await campaigns.numberedPage(account(res), page - 1, PAGE_SIZE);
     setPagination(req, res, page, total);
-    reply(req, res, 200, await Promise.all(items.map((v) => scheduleItem(account(res), v))));
+    const ids = await groupIdsByName(account(res));
+    reply(req, res, 200, items.map((v) => scheduleItem(v, ids)));
   });
 
   // ProTexting documents no cancel for group schedules; this mirrors its single-message delete (id in the query).
@@ -186,7 +189,7 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
   router.post('/groups/create', async (req, res) => {
     const b = parse(groupBody, body(req));
     const group = await contacts.createGroup(account(res), b.fname, Date.now(), b.fnote);
-    reply(req, res, 201, await groupItem(account(res), group));
+    reply(req, res, 201, groupItem(group));
   });
   router.get('/groups/index', async (req, res) => {
     const { page } = parse(pageQuery, req.query);
@@ -194,11 +197,11 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
     const all = (await contacts.listGroups(account(res))).filter((g) => g.id > 0);
     setPagination(req, res, page, all.length);
     const items = all.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE);
-    reply(req, res, 200, await Promise.all(items.map((g) => groupItem(account(res), g))));
+    reply(req, res, 200, items.map(groupItem));
   });
   router.get('/groups/view', async (req, res) => {
     const { id } = parse(idQuery, req.query);
-    reply(req, res, 200, await groupItem(account(res), await contacts.getGroup(account(res), id)));
+    reply(req, res, 200, groupItem(await contacts.getGroup(account(res), id)));
   });
 
   // ---- contacts
@@ -259,10 +262,11 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
     await Promise.all(b.GroupIds.map((id) => contacts.getGroup(accountId, id).catch(groupError)));
     const from = numberOf(accountId);
     if (!from) throw unprocessable('This account has no number to receive the YES on (INBOUND_NUMBERS).');
+    // A number that said STOP gets no call to action either; it can text START to the account's number.
+    if ((await optOuts.optedOut(accountId, [b.PhoneNumber])).size > 0) throw unprocessable('Phone number is opted out.', PROTEXTING_CODES.OPTED_OUT);
     await optOuts.requestOptIn(accountId, b.PhoneNumber, b.GroupIds, b.ConfirmMessage);
     if (b.SendCTAMessage === 1) {
       const text = b.CTAMessage ?? 'Reply YES to receive our messages. Reply STOP to opt out.';
-      // The call to action goes even to a number that opted out (it may answer YES); nothing else does.
       await bulks.createBulk({
         accountId,
         messages: [{ from, text, flash: false, intermediateReport: false, destinations: [{ to: b.PhoneNumber }] }],
@@ -321,16 +325,12 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
     });
   }
 
-  async function groupItem(accountId: string, g: { id: number; name: string; note?: string; createdAt?: number }) {
-    const members = await contacts.groupContacts(accountId, g.id, 0, 1000);
-    const created = formatEastern(g.createdAt ?? Date.now());
-    return { Id: g.id, Name: g.name, Note: g.note ?? '', KeywordId: 0, ParentId: 0, DateCreated: created, DateUpdated: created, PhoneNumberIds: members.content.map((c) => c.id) };
+  async function groupIdsByName(accountId: string): Promise<Map<string, string>> {
+    return new Map((await contacts.listGroups(accountId)).map((g) => [g.name, String(g.id)]));
   }
 
-  async function scheduleItem(accountId: string, view: CampaignView) {
+  function scheduleItem(view: CampaignView, idsByName: Map<string, string>) {
     const r = view.request;
-    const groupList = await contacts.listGroups(accountId);
-    const idsByName = new Map(groupList.map((g) => [g.name, String(g.id)]));
     return {
       Id: String(view.number),
       CampaignName: r.campaignName ?? '',
@@ -348,6 +348,15 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
       Subject: r.mms?.subject ?? '',
     };
   }
+}
+
+/**
+ * ProTexting's group. KeywordId, ParentId and PhoneNumberIds link a group to keywords, a parent group and the
+ * account's phone numbers, which this product does not model: always 0, 0 and [].
+ */
+function groupItem(g: { id: number; name: string; note?: string; createdAt?: number }) {
+  const created = formatEastern(g.createdAt ?? Date.now());
+  return { Id: g.id, Name: g.name, Note: g.note ?? '', KeywordId: 0, ParentId: 0, DateCreated: created, DateUpdated: created, PhoneNumberIds: [] };
 }
 
 function groupError(err: unknown): never {

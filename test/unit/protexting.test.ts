@@ -21,6 +21,7 @@ test('Eastern dates: standard and daylight offsets, the skipped hour refused, th
 test('keywords: STOP words and YES, whole message only, any case', () => {
   for (const t of ['STOP', 'stop', ' Stop! ', 'UNSUBSCRIBE', 'stopall', 'Cancel', 'end', 'quit.']) expect(keywordOf(t)).toBe('STOP');
   for (const t of ['YES', 'yes', ' y ', 'Yes!']) expect(keywordOf(t)).toBe('YES');
+  for (const t of ['START', 'unstop']) expect(keywordOf(t)).toBe('START');
   for (const t of ['please stop sending', 'yes please', 'STOP IT', 'hello', '']) expect(keywordOf(t)).toBeUndefined();
 });
 
