@@ -28,6 +28,8 @@ const EventType = temporal.api.enums.v1.EventType;
 const BULKS = Number(process.env.BENCH_BULKS ?? 1000);
 const CLIENTS = 16;
 const LEAD_S = Number(process.env.BENCH_LEAD_S ?? Math.max(90, 60 + BULKS / 40));
+/** How long after sendAt to wait for the last first submit, and then for every bulk to finish. */
+const WAIT_S = Number(process.env.BENCH_WAIT_S ?? 600);
 const KEY = 'bench-schedule-key-1';
 const ROOT = path.join(__dirname, '..');
 
@@ -163,10 +165,10 @@ async function main(): Promise<void> {
     if (Date.now() > sendAt - 5000) throw new Error(`ingest took too long for BENCH_LEAD_S=${LEAD_S}: raise it`);
     const cpu1 = { product: cpuSeconds(product.child.pid), temporal: cpuSeconds(tPid), simulator: cpuSeconds(sim.pid) };
 
-    // Wait for every message at the simulator (or give up 10 minutes after sendAt).
+    // Wait for every message at the simulator (or give up BENCH_WAIT_S after sendAt).
     for (;;) {
       const stats = await sim.stats(`bench:${run}-`);
-      if (stats.accepted >= BULKS || Date.now() > sendAt + 600_000) break;
+      if (stats.accepted >= BULKS || Date.now() > sendAt + WAIT_S * 1000) break;
       await sleep(500);
     }
     const cpu2 = { product: cpuSeconds(product.child.pid), temporal: cpuSeconds(tPid), simulator: cpuSeconds(sim.pid) };
@@ -204,7 +206,7 @@ async function main(): Promise<void> {
         (orch.prepare("select status, count(*) as n from bulks where bulk_id like ? group by status").all(`${run}-%`) as Array<{ status: string; n: number }>).map((r) => [r.status, r.n]),
       ) as Record<string, number>;
     let statuses = statusOf();
-    for (const until = Date.now() + 300_000; (statuses.FINISHED ?? 0) < BULKS && Date.now() < until; statuses = statusOf()) await sleep(1000);
+    for (const until = Date.now() + Math.max(300, WAIT_S / 2) * 1000; (statuses.FINISHED ?? 0) < BULKS && Date.now() < until; statuses = statusOf()) await sleep(1000);
     orch.close();
     console.log(`bulk statuses: ${JSON.stringify(statuses)}`);
     const cpu = (a: typeof cpu0, b: typeof cpu0) => ({

@@ -7,7 +7,7 @@ import type { Pricing } from './pricing';
 import { type NewMessage, type Repository } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES, MAX_SCHEDULE_AHEAD_MS } from '../domain/bulk-control';
 import type { DeliveryWindow } from '../domain/delivery-window';
-import { countSmsParts } from '../domain/encoding';
+import { countSmsParts, type LanguageCode } from '../domain/encoding';
 import { STATUSES, type MessageStatus } from '../domain/status';
 import { type Transliteration, transliterate } from '../domain/transliteration';
 import { describeWindow, formatCount, formatInstant, isoInstant, toMillis } from '../domain/labels';
@@ -26,6 +26,8 @@ export interface CreateBulkCommand {
     from?: string;
     text: string;
     transliteration?: Transliteration;
+    /** National language tables the text may be sent with (GSM-7 instead of UCS-2; see domain/encoding). */
+    languageCode?: LanguageCode;
     flash: boolean;
     destinations: Array<{ to: string; messageId?: string }>;
     notifyUrl?: string;
@@ -119,7 +121,7 @@ export class BulkService {
         groups.set(key, group);
       }
       const text = transliterate(m.text, m.transliteration);
-      const smsCount = countSmsParts(text).parts;
+      const smsCount = countSmsParts(text, m.languageCode).parts;
       for (const d of m.destinations) {
         const messageId = d.messageId ?? randomUUID();
         rows.push({

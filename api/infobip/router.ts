@@ -14,7 +14,8 @@ import { toInfobipLog, toInfobipReport } from '../../core/reports';
 import { BulkAlreadyExistsError, InsufficientBalanceError, MessageIdTakenError, type Repository } from '../../db/repository';
 import { isXmlRequest, parseXmlBody, sendNegotiated } from '../content';
 import { ApiError, validationError } from '../errors';
-import { advancedRequest, type AdvancedRequest, isoDateTime } from './schemas';
+import { previewSms } from '../../domain/preview';
+import { advancedRequest, type AdvancedRequest, isoDateTime, previewRequest } from './schemas';
 
 export interface InfobipRouterDeps {
   bulks: BulkService;
@@ -82,6 +83,7 @@ export function toCreateBulkCommand(accountId: string, req: AdvancedRequest): Cr
       from: m.from,
       text: m.text,
       transliteration: m.transliteration,
+      ...(m.language ? { languageCode: m.language.languageCode } : {}),
       flash: m.flash,
       destinations: m.destinations,
       notifyUrl: m.notifyUrl,
@@ -148,6 +150,11 @@ export function infobipRouter({ bulks, control, reports }: InfobipRouterDeps): R
     const { status } = parse(statusBody, readBody(req));
     const view = await control.setStatus(account(res), bulkId, status).catch((err) => Promise.reject(controlError(err)));
     sendNegotiated(req, res, { bulkId, status: view.status }, 'bulkStatusResponse');
+  });
+
+  router.post('/sms/1/preview', (req, res) => {
+    const body = parse(previewRequest, readBody(req));
+    sendNegotiated(req, res, previewSms(body.text, body.languageCode, body.transliteration), 'previewResponse');
   });
 
   router.post('/sms/2/text/advanced', async (req, res) => {

@@ -91,6 +91,13 @@ const destination = z.object({
   messageId: idString.optional(),
 });
 
+/** POST /sms/1/preview. */
+export const previewRequest = z.object({
+  text: messageText,
+  languageCode: z.enum(['TR', 'ES', 'PT']).optional(),
+  transliteration: z.enum(TRANSLITERATIONS).optional(),
+});
+
 export const advancedMessage = z.object({
   from: sender.optional(),
   destinations: z.array(destination).min(1, 'at least one destination is required'),

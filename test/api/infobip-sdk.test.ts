@@ -49,3 +49,24 @@ test('send, read schedule, reschedule, pause, resume, cancel and read reports th
   const logs = await infobip.channels.sms.logs.get({ bulkId: 'sdk-1' });
   expect(logs.data.results[0]).toMatchObject({ messageId: 'sdk-m1', text: 'Via the SDK' });
 });
+
+test("the SDK's preview: the text as it is, with the language's national tables, transliterated, and both", async () => {
+  const text = 'Artık Ulusal Dil Tanımlayıcısı ile Türkçe karakterli smslerinizi rahatlıkla iletebilirsiniz.';
+  const res = await infobip.channels.sms.preview({ text, languageCode: 'TR', transliteration: 'TURKISH' });
+  expect(res.status).toBe(200);
+  const transliterated = 'Artik Ulusal Dil Tanimlayicisi ile Türkce karakterli smslerinizi rahatlikla iletebilirsiniz.';
+  expect(res.data).toEqual({
+    originalText: text,
+    previews: [
+      // As UCS-2: 92 units, two parts of 67.
+      { textPreview: text, messageCount: 2, charactersRemaining: 67 - (92 - 67), configuration: {} },
+      // GSM-7 with the Turkish single shift (six ı and a ç, two septets each): 99 of 155.
+      { textPreview: text, messageCount: 1, charactersRemaining: 155 - 99, configuration: { language: { languageCode: 'TR' } } },
+      { textPreview: transliterated, messageCount: 1, charactersRemaining: 160 - 92, configuration: { transliteration: 'TURKISH' } },
+      { textPreview: transliterated, messageCount: 1, charactersRemaining: 160 - 92, configuration: { language: { languageCode: 'TR' }, transliteration: 'TURKISH' } },
+    ],
+  });
+  // The SDK hands an error back rather than throwing it.
+  const bad = await infobip.channels.sms.preview({ text: 'x', languageCode: 'XX' });
+  expect(bad.response).toMatchObject({ status: 400, data: { requestError: { serviceException: { messageId: 'BAD_REQUEST' } } } });
+});
