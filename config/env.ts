@@ -92,6 +92,9 @@ export const envSchema = z.object({
     .regex(/^(postgres|postgresql):\/\//, 'expected a postgres:// URL (unset means SQLite under DATA_DIR)')
     .optional(),
   SMS_PROVIDER: z.enum(['simulator', 'smpp', 'infobip']).default('simulator'),
+  /** The Infobip-compatible upstream of SMS_PROVIDER=infobip (Infobip's own base URL, or another instance of this product). */
+  INFOBIP_BASE_URL: z.string().url().optional(),
+  INFOBIP_API_KEY: z.string().min(8).optional(),
   /** The simulator run as its own process (`npm run simulator`); unset → the simulator runs in-process. */
   SIMULATOR_URL: z.string().url().optional(),
   /** Bearer token between the app and a simulator process (both sides read it). */
@@ -141,6 +144,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
   }
   const env = parsed.data;
+  if (env.SMS_PROVIDER === 'infobip' && (!env.INFOBIP_BASE_URL || !env.INFOBIP_API_KEY)) {
+    throw new ConfigError('Invalid configuration: SMS_PROVIDER=infobip needs INFOBIP_BASE_URL and INFOBIP_API_KEY');
+  }
+  if (env.SMS_PROVIDER === 'smpp') throw new ConfigError('Invalid configuration: SMS_PROVIDER=smpp is not built yet; use simulator or infobip');
   return {
     ...env,
     dataDir: path.resolve(env.DATA_DIR),

@@ -8,6 +8,7 @@ import { OptOutStore } from '../db/opt-outs';
 import { inboundHandler, type ReplySender } from './inbound';
 import { isFinalStatus, STATUSES } from '../domain/status';
 import { HttpSmsProvider } from '../providers/http-provider';
+import { InfobipUpstreamProvider } from '../providers/infobip-upstream';
 import { SmsSimulator } from '../providers/simulator';
 import { parseReference, type ProviderDeliveryReport, type SmsProvider } from '../providers/types';
 
@@ -29,6 +30,8 @@ export type ProviderConfig = Pick<
   | 'SIMULATOR_SUBMIT_DELAY_MS'
   | 'SIMULATOR_FAILURE_RATE'
   | 'SIMULATOR_REJECT_RATE'
+  | 'INFOBIP_BASE_URL'
+  | 'INFOBIP_API_KEY'
   | 'dataDir'
 >;
 
@@ -50,8 +53,12 @@ export function createProvider(config: ProviderConfig, logger?: Logger): SmsProv
         failureRate: config.SIMULATOR_FAILURE_RATE,
         rejectRate: config.SIMULATOR_REJECT_RATE,
       });
+    case 'infobip':
+      return new InfobipUpstreamProvider(config.INFOBIP_BASE_URL!, config.INFOBIP_API_KEY!, {
+        onPullError: (err) => logger?.warn({ err: err.message }, 'pulling delivery reports from the Infobip upstream failed; retrying'),
+      });
     default:
-      throw new Error(`SMS_PROVIDER=${config.SMS_PROVIDER} is not available in this version; use simulator`);
+      throw new Error(`SMS_PROVIDER=${config.SMS_PROVIDER} is not available in this version; use simulator or infobip`);
   }
 }
 
