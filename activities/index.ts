@@ -8,6 +8,7 @@ import { toXml } from '../core/xml';
 import { CallbackGuard } from '../core/callback-guard';
 import { ROUTEE_CALLBACK_TYPE, routeeStatusCounts, signBody, toInfobipReport, toRouteeCallback } from '../core/reports';
 import { OptOutStore } from '../db/opt-outs';
+import { RecentOptOuts } from './recent-opt-outs';
 import { CampaignStore } from '../db/campaigns';
 import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
@@ -145,13 +146,6 @@ export interface SendBatchResult {
 /** Messages handed to the provider per call: small enough that a heartbeat (and a cancel) lands between them. */
 export const SUBMIT_CHUNK = 100;
 const RECORD_EVERY = 1000;
-/**
- * How stale a batch's view of its account's opt-outs may get: a STOP written this long before a chunk is sent
- * keeps that chunk from its number. (Its clock is the writer's: OPT_OUT_CLOCK_SLACK_MS covers processes whose
- * clocks differ a little.)
- */
-const OPT_OUT_RECHECK_MS = 250;
-const OPT_OUT_CLOCK_SLACK_MS = 5000;
 /** Submit calls one batch keeps in flight (default), so a few batches keep the provider link busy. */
 export const SUBMIT_LANES = 4;
 /**
@@ -181,6 +175,7 @@ export function createActivities({
   const armed = new ArmedBatches(repo.db);
   const campaigns = new CampaignStore(repo.db);
   const optOuts = new OptOutStore(repo.db);
+  const recentOptOuts = new RecentOptOuts(optOuts);
   const sending = new Slots(sendingBatches);
   // Small submits of batches working at the same moment share provider calls.
   const link = new SubmitCombiner(provider, submitLanes * 2, SUBMIT_CHUNK);
@@ -316,6 +311,8 @@ export function createActivities({
      * outcome, so it is counted here rather than read back from the database.
      */
     countHere = false,
+    /** The range's numbers that were opted out when it was claimed (read before an armed batch's wait), and when. */
+    claimView: { numbers: ReadonlySet<string>; at: number } = { numbers: new Set(), at: Date.now() },
   ): Promise<Omit<SendBatchResult, 'recovered'>> {
     const { accountId, bulkId } = input;
     const ctx = Context.current();
@@ -330,17 +327,6 @@ export function createActivities({
     let unrecorded: SubmitRecord[] = [];
     const tally = { accepted: 0, refused: 0 };
     const intermediateWanted = toSend.some((r) => r.intermediate_report === 1);
-    // The batch's opted-out numbers, read once, then topped up with what was opted out since, every
-    // OPT_OUT_RECHECK_MS (one small query shared by the lanes instead of one per chunk).
-    const barred = await optOuts.optedOut(accountId, toSend.map((r) => r.to_number));
-    let barredAt = Date.now();
-    let refreshing: Promise<void> | undefined;
-    const refreshBarred = () =>
-      (refreshing ??= (async () => {
-        const since = barredAt - OPT_OUT_CLOCK_SLACK_MS;
-        barredAt = Date.now();
-        for (const n of await optOuts.optedOutSince(accountId, since)) barred.add(n);
-      })().finally(() => (refreshing = undefined)));
     // Writes run while the lanes keep submitting; the batch ends only after every write has landed.
     const writes: Promise<void>[] = [];
     let writeFailure: unknown;
@@ -388,14 +374,19 @@ export function createActivities({
         progress(from);
         const taken = toSend.slice(from, from + SUBMIT_CHUNK);
         // Numbers that opted out (a STOP may have come in since the bulk was accepted) go no further: refused here
-        // as REJECTED_DND, never handed to the provider.
-        // Every lane waits for a look that is under way (the first lane to find the view stale starts one).
-        if (Date.now() - barredAt >= OPT_OUT_RECHECK_MS) await refreshBarred();
-        else if (refreshing) await refreshing;
-        const chunk = barred.size === 0 ? taken : taken.filter((r) => !barred.has(r.to_number));
+        // as REJECTED_DND, never handed to the provider. What was opted out when the batch claimed its range, and
+        // what was since (the process-wide view, at most RecentOptOuts.FRESH_MS old).
+        // A batch that has lived almost as long as that view's window (waiting for a slot, say) reads its own again.
+        if (Date.now() - claimView.at > RecentOptOuts.WINDOW_MS - 60_000) {
+          claimView = { numbers: await optOuts.optedOut(accountId, toSend.map((r) => r.to_number)), at: Date.now() };
+        }
+        const lately = await recentOptOuts.numbers(accountId);
+        const atClaim = claimView.numbers;
+        const isBarred = (n: string) => atClaim.has(n) || lately.has(n);
+        const chunk = atClaim.size === 0 && lately.size === 0 ? taken : taken.filter((r) => !isBarred(r.to_number));
         if (chunk.length < taken.length) {
           for (const row of taken) {
-            if (!barred.has(row.to_number)) continue;
+            if (!isBarred(row.to_number)) continue;
             tally.refused++;
             unrecorded.push({ messageId: row.message_id, rowKey: row.row_key, accepted: false, statusName: 'REJECTED_DND' });
           }
@@ -545,6 +536,9 @@ export function createActivities({
         toSend = toSend.filter((r) => ours.has(r.message_id));
       }
 
+      // Before an armed batch's wait, so that the due moment costs no query per batch (RecentOptOuts covers the
+      // wait and the send; an armed wait is far shorter than its window).
+      const claimView = { numbers: await optOuts.optedOut(accountId, toSend.map((r) => r.to_number)), at: Date.now() };
       if (armedFor !== undefined) {
         try {
           if (armedFor > Date.now()) await ctx.sleep(armedFor - Date.now());
@@ -570,7 +564,7 @@ export function createActivities({
         beat();
       }
       const first = info.attempt === 1 && recovered === 0;
-      const result = await submitClaimed(input, batch, toSend, lease, deadline, (n) => (done = n), () => (unanswered = true), first);
+      const result = await submitClaimed(input, batch, toSend, lease, deadline, (n) => (done = n), () => (unanswered = true), first, claimView);
       // Live delivery counts for the workflow; an armed batch ends moments after its due time, before any report.
       return { ...result, recovered, ...(armedFor === undefined ? await repo.deliveryOutcomes(accountId, bulkId) : {}) };
     } catch (err) {
