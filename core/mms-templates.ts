@@ -5,6 +5,7 @@ import { fetch } from 'undici';
 import type { Logger } from '../config/logger';
 import type { Db } from '../db/database';
 import type { MmsTemplateTable } from '../db/schema';
+import { retryNumberRace } from '../db/unique';
 import { type CallbackGuard, CallbackRefusedError } from './callback-guard';
 
 /** ProTexting's media rules (seed 001): these image types, at most 70 MB, no animated GIF. */
@@ -112,29 +113,22 @@ export class MmsTemplates {
   async create(accountId: string, url: string, name: string | undefined): Promise<MmsTemplate> {
     const { db } = this.deps;
     const now = this.now();
-    let templateId: number;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        templateId = await db.transaction().execute(async (trx) => {
-          const { top } = await trx
-            .selectFrom('mms_templates')
-            .select(sql<number>`coalesce(max(template_id), 0)`.as('top'))
-            .where('account_id', '=', accountId)
-            .executeTakeFirstOrThrow();
-          const id = Number(top) + 1;
-          await trx
-            .insertInto('mms_templates')
-            .values({ account_id: accountId, template_id: id, name: name ?? null, url, status_id: 0, reason: null, media_type: null, size_bytes: null, created_at: now, updated_at: now })
-            .execute();
-          return id;
-        });
-        break;
-      } catch (err) {
-        // Two creations racing for one number (PostgreSQL): the loser takes the next.
-        if (!/unique|duplicate key/i.test((err as Error).message) || attempt >= 50) throw err;
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 5 * (attempt + 1))));
-      }
-    }
+    // Two creations racing for one number (PostgreSQL): the loser takes the next.
+    const templateId = await retryNumberRace(() =>
+      db.transaction().execute(async (trx) => {
+        const { top } = await trx
+          .selectFrom('mms_templates')
+          .select(sql<number>`coalesce(max(template_id), 0)`.as('top'))
+          .where('account_id', '=', accountId)
+          .executeTakeFirstOrThrow();
+        const id = Number(top) + 1;
+        await trx
+          .insertInto('mms_templates')
+          .values({ account_id: accountId, template_id: id, name: name ?? null, url, status_id: 0, reason: null, media_type: null, size_bytes: null, created_at: now, updated_at: now })
+          .execute();
+        return id;
+      }),
+    );
     const template = (await this.get(accountId, templateId))!;
     this.track(this.process(accountId, templateId));
     return template;

@@ -1,5 +1,6 @@
 import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Db } from './database';
+import { isUniqueViolation, retryNumberRace } from './unique';
 import type { CampaignCallbackTable, CampaignTable, MessageTable } from './schema';
 
 export type CampaignCallbackRow = Selectable<CampaignCallbackTable>;
@@ -19,26 +20,19 @@ export class CampaignStore {
    * insert itself; inserts that race for one number on PostgreSQL retry until each has its own. Returns the number.
    */
   async insert(row: Omit<Insertable<CampaignTable>, 'number'>, numbered = false): Promise<number | null> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const next = sql<number>`(select coalesce(max(number), 0) + 1 from campaigns where account_id = ${row.account_id})`;
-        await this.db
-          .insertInto('campaigns')
-          .values({ ...row, number: numbered ? next : null })
-          .execute();
-        if (!numbered) return null;
-        const stored = await this.get(row.account_id, row.tracking_id);
-        return stored?.number ?? null;
-      } catch (err) {
-        const message = (err as Error).message;
-        if (numbered && /campaigns\.number|campaigns_number_uq/.test(message) && attempt < 50) {
-          await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 5 * (attempt + 1))));
-          continue;
-        }
-        if (/unique|duplicate key/i.test(message)) throw new CampaignNameTakenError(`a campaign named ${row.name} exists`);
-        throw err;
-      }
+    const next = sql<number>`(select coalesce(max(number), 0) + 1 from campaigns where account_id = ${row.account_id})`;
+    try {
+      // Inserts racing for one number (PostgreSQL) try again; a taken name is the caller's to hear.
+      await retryNumberRace(
+        () => this.db.insertInto('campaigns').values({ ...row, number: numbered ? next : null }).execute(),
+        (err) => numbered && /campaigns\.number|campaigns_number_uq/.test((err as Error).message),
+      );
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new CampaignNameTakenError(`a campaign named ${row.name} exists`);
+      throw err;
     }
+    if (!numbered) return null;
+    return (await this.get(row.account_id, row.tracking_id))?.number ?? null;
   }
 
   async getByNumber(accountId: string, number: number): Promise<CampaignRow | undefined> {

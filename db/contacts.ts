@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Selectable, sql } from 'kysely';
 import type { Db } from './database';
+import { isUniqueViolation, retryNumberRace } from './unique';
 import type { ContactTable } from './schema';
 
 /**
@@ -103,9 +104,6 @@ function chunks<T>(items: readonly T[], size = IN_CHUNK): T[][] {
   return out;
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  return /unique|duplicate key/i.test((err as Error).message ?? '');
-}
 
 type ContactRow = Selectable<ContactTable>;
 
@@ -341,26 +339,20 @@ export class ContactStore {
 
   async createGroup(accountId: string, name: string, now = Date.now(), note?: string): Promise<Group> {
     if (VIRTUAL_GROUPS.has(name)) throw new ContactError('GROUP_EXISTS', `group ${name} already exists`);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.db.transaction().execute(async (trx) => {
-          const taken = await trx.selectFrom('contact_groups').select('group_id').where('account_id', '=', accountId).where('name', '=', name).executeTakeFirst();
-          if (taken) throw new ContactError('GROUP_EXISTS', `group ${name} already exists`);
-          const { top } = await trx
-            .selectFrom('contact_groups')
-            .select(sql<number>`coalesce(max(group_id), 0)`.as('top'))
-            .where('account_id', '=', accountId)
-            .executeTakeFirstOrThrow();
-          const id = Number(top) + 1;
-          await trx.insertInto('contact_groups').values({ account_id: accountId, group_id: id, name, created_at: now, note: note ?? null }).execute();
-          return { id, name, size: 0, ...(note !== undefined ? { note } : {}), createdAt: now };
-        });
-      } catch (err) {
-        // Creations at once on PostgreSQL: the losers of the (account, id) race try again; each round one wins.
-        if (!isUniqueViolation(err) || attempt >= 50) throw err;
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 5 * (attempt + 1))));
-      }
-    }
+    return retryNumberRace(() =>
+      this.db.transaction().execute(async (trx) => {
+        const taken = await trx.selectFrom('contact_groups').select('group_id').where('account_id', '=', accountId).where('name', '=', name).executeTakeFirst();
+        if (taken) throw new ContactError('GROUP_EXISTS', `group ${name} already exists`);
+        const { top } = await trx
+          .selectFrom('contact_groups')
+          .select(sql<number>`coalesce(max(group_id), 0)`.as('top'))
+          .where('account_id', '=', accountId)
+          .executeTakeFirstOrThrow();
+        const id = Number(top) + 1;
+        await trx.insertInto('contact_groups').values({ account_id: accountId, group_id: id, name, created_at: now, note: note ?? null }).execute();
+        return { id, name, size: 0, ...(note !== undefined ? { note } : {}), createdAt: now };
+      }),
+    );
   }
 
   /** The account's groups, the virtual ones first. */

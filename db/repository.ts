@@ -1,5 +1,6 @@
 import { CompiledQuery, type Insertable, type RawBuilder, type Selectable, type SelectQueryBuilder, sql, SqliteAdapter } from 'kysely';
 import type { Db } from './database';
+import { isUniqueViolation } from './unique';
 import { GroupCommit } from './group-commit';
 import type { BulkTable, Database, MessageTable } from './schema';
 
@@ -87,10 +88,6 @@ export class MessageIdTakenError extends Error {
   }
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || /UNIQUE constraint/.test(e?.message ?? '');
-}
 
 /**
  * Queues a report for every message `filter` selects, with the message's current status. Final statuses are
