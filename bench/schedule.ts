@@ -65,7 +65,9 @@ async function startProduct(simulatorUrl: string): Promise<Product> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-schedule-'));
   const port = await freePort();
   const temporalPort = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/start.ts'), 'all'], {
+  // BENCH_CPU_PROF_DIR: the product writes a V8 CPU profile there when it stops (node's --cpu-prof).
+  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(ROOT, 'scripts/start.ts'), 'all'], {
     cwd: ROOT,
     env: {
       ...process.env,
