@@ -9,6 +9,7 @@ import { CallbackGuard } from '../core/callback-guard';
 import { ROUTEE_CALLBACK_TYPE, routeeStatusCounts, signBody, toInfobipReport, toRouteeCallback } from '../core/reports';
 import { OptOutStore } from '../db/opt-outs';
 import { RecentOptOuts } from './recent-opt-outs';
+import type { ProviderThrottle } from './provider-throttle';
 import { CampaignStore } from '../db/campaigns';
 import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
@@ -49,6 +50,8 @@ export interface ActivityDeps {
   leaseTiming?: Partial<LeaseTiming>;
   /** Batches of this process that submit at once (default SENDING_BATCHES); the others wait their turn. */
   sendingBatches?: number;
+  /** The provider-wide messages-per-second cap shared by every worker (PROVIDER_MAX_TPS); absent: none. */
+  throttle?: ProviderThrottle;
 }
 
 /**
@@ -169,6 +172,7 @@ export function createActivities({
   submitLanes = SUBMIT_LANES,
   leaseTiming,
   sendingBatches = SENDING_BATCHES,
+  throttle,
 }: ActivityDeps) {
   const timing: LeaseTiming = { ...DEFAULT_LEASE_TIMING, ...leaseTiming };
   const leases = new DispatchLeases(repo.db, repo.group);
@@ -366,10 +370,8 @@ export function createActivities({
         }
         // A pause or cancel of the bulk cancels this activity: stop before the next chunk reaches the provider.
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('dispatch batch cancelled');
-        const submitBy = lease.submitDeadline(now);
-        if (submitBy === undefined) {
-          throw lease.isLost ? new LeaseLostError('a later attempt took over this batch') : new Error('dispatch lease could not be extended');
-        }
+        const leaseGone = () => (lease.isLost ? new LeaseLostError('a later attempt took over this batch') : new Error('dispatch lease could not be extended'));
+        if (lease.submitDeadline(now) === undefined) throw leaseGone();
         const from = nextChunk++ * SUBMIT_CHUNK;
         progress(from);
         const taken = toSend.slice(from, from + SUBMIT_CHUNK);
@@ -392,7 +394,17 @@ export function createActivities({
           }
           if (chunk.length === 0) continue;
         }
-        const signal = AbortSignal.any([abortInFlight.signal, AbortSignal.timeout(submitBy - now)]);
+        // The provider-wide cap (PROVIDER_MAX_TPS), shared with every other worker: wait for room, then stop if a
+        // pause or cancel came meanwhile.
+        if (throttle) {
+          await throttle.acquire(chunk.length, abortInFlight.signal);
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('dispatch batch cancelled');
+        }
+        // The deadline as of now: the waits above (opt-outs, the cap) are not the submit's to spend.
+        const submitAt = Date.now();
+        const submitBy = lease.submitDeadline(submitAt);
+        if (submitBy === undefined) throw leaseGone();
+        const signal = AbortSignal.any([abortInFlight.signal, AbortSignal.timeout(submitBy - submitAt)]);
         let outcomes: SubmitResult[];
         try {
           outcomes = await untilAborted(

@@ -41,25 +41,9 @@ export class AccountRateLimiter {
   }
 
   /** A limiter on the database the product uses: `databaseUrl` (PostgreSQL) or the SQLite file. */
-  static async open(spec: RateLimitSpec, store: { databaseUrl?: string; sqliteFile?: string }): Promise<AccountRateLimiter> {
-    const common = { points: spec.points, duration: spec.seconds, keyPrefix: 'acct', tableName: TABLE, clearExpiredByTimeout: false };
-    const insuranceLimiter = new RateLimiterMemory({ points: spec.points, duration: spec.seconds });
-    if (isPostgresUrl(store.databaseUrl)) {
-      const pool = new pg.Pool({ connectionString: store.databaseUrl, max: 4 });
-      pool.on('error', () => undefined); // an idle connection lost: the pool replaces it; requests fall back meanwhile
-      const limiter = await ready((cb) => new RateLimiterPostgres({ ...common, storeClient: pool, storeType: 'pool', insuranceLimiter }, cb));
-      return new AccountRateLimiter(limiter, spec, () => pool.end());
-    }
-    const file = store.sqliteFile ?? ':memory:';
-    // better-sqlite3 is synchronous: keep this file to the limiter (npm start gives it rate-limits.sqlite) so no
-    // long write of the product's can stall a request. What it holds is worth nothing after a crash: no fsync
-    // per request. A lock held too long by another API process ends in the in-memory fallback.
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = OFF');
-    db.pragma('busy_timeout = 200');
-    const limiter = await ready((cb) => new RateLimiterSQLite({ ...common, storeClient: db, storeType: 'better-sqlite3', insuranceLimiter }, cb));
-    return new AccountRateLimiter(limiter, spec, async () => void db.close());
+  static async open(spec: RateLimitSpec, store: SharedLimiterStore): Promise<AccountRateLimiter> {
+    const { limiter, close } = await openSharedLimiter(spec, store, 'acct');
+    return new AccountRateLimiter(limiter, spec, close);
   }
 
   /** Takes one request from the key's budget. */
@@ -80,6 +64,37 @@ export class AccountRateLimiter {
   private decision(allowed: boolean, res: RateLimiterRes): RateDecision {
     return { allowed, limit: this.spec.points, remaining: Math.max(0, res.remainingPoints), resetSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)) };
   }
+}
+
+export interface SharedLimiterStore {
+  databaseUrl?: string;
+  sqliteFile?: string;
+}
+
+/**
+ * A fixed-window limiter of `spec.points` per `spec.seconds` for keys under `keyPrefix`, kept where every process on
+ * the database sees it (rate-limiter-flexible's PostgreSQL or SQLite store), with a per-process in-memory limiter
+ * answering should the store fail.
+ */
+export async function openSharedLimiter(spec: RateLimitSpec, store: SharedLimiterStore, keyPrefix: string): Promise<{ limiter: RateLimiterAbstract; close: () => Promise<void> }> {
+  const common = { points: spec.points, duration: spec.seconds, keyPrefix, tableName: TABLE, clearExpiredByTimeout: false };
+  const insuranceLimiter = new RateLimiterMemory({ points: spec.points, duration: spec.seconds });
+  if (isPostgresUrl(store.databaseUrl)) {
+    const pool = new pg.Pool({ connectionString: store.databaseUrl, max: 4 });
+    pool.on('error', () => undefined); // an idle connection lost: the pool replaces it; callers fall back meanwhile
+    const limiter = await ready((cb) => new RateLimiterPostgres({ ...common, storeClient: pool, storeType: 'pool', insuranceLimiter }, cb));
+    return { limiter, close: () => pool.end() };
+  }
+  const file = store.sqliteFile ?? ':memory:';
+  // better-sqlite3 is synchronous: keep this file to the limiter (npm start gives it a file of its own) so no long
+  // write of the product's can stall a caller. What it holds is worth nothing after a crash: no fsync per call. A
+  // lock held too long by another process ends in the in-memory fallback.
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  db.pragma('busy_timeout = 200');
+  const limiter = await ready((cb) => new RateLimiterSQLite({ ...common, storeClient: db, storeType: 'better-sqlite3', insuranceLimiter }, cb));
+  return { limiter, close: async () => void db.close() };
 }
 
 /** The limiter once its table exists (the stores create it and tell a callback, maybe before they return). */

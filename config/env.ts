@@ -106,6 +106,11 @@ export const envSchema = z.object({
    * Longest one submit to the provider may take; the dispatch lease reaches 10 s beyond it, and a retried batch
    * waits that lease out before it asks the provider what it holds (activities/dispatch-lease.ts).
    */
+  /**
+   * Messages per second the provider connection may take from all workers together (a shared budget in the
+   * database); unset: no cap beyond each bulk's sendingSpeedLimit.
+   */
+  PROVIDER_MAX_TPS: z.coerce.number().int().min(1).max(1_000_000).optional(),
   PROVIDER_SUBMIT_TIMEOUT_MS: z.coerce.number().int().min(1000).max(300_000).default(30_000),
   SIMULATOR_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
   SIMULATOR_REJECT_RATE: z.coerce.number().min(0).max(1).default(0),

@@ -150,6 +150,12 @@ export class SmsSimulator implements SmsProvider {
     return !!this.statements.lookup.get(reference)?.provider_id;
   }
 
+  /** When the simulator accepted the reference (epoch ms), if it did. */
+  acceptedAt(reference: string): number | undefined {
+    const row = this.db.prepare<[string], { accepted_at: number | null }>('select accepted_at from submits where reference = ?').get(reference);
+    return row?.accepted_at ?? undefined;
+  }
+
   async submit(messages: OutboundSms[], options: SubmitOptions = {}): Promise<SubmitResult[]> {
     if (this.options.submitDelayMs > 0) await abortableDelay(this.options.submitDelayMs, options.signal);
     // The call "arrives" now: after its deadline, or once its caller gave up, nothing of it is accepted.

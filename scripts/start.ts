@@ -17,6 +17,7 @@ import { createActivities } from '../activities';
 import { createApp } from '../api/app';
 import { createCampaigns } from '../core/campaign-service';
 import { MmsTemplates } from '../core/mms-templates';
+import { ProviderThrottle } from '../activities/provider-throttle';
 import type { ReplySender } from '../core/inbound';
 import { parseBalances, Pricing } from '../core/pricing';
 import { ApiKeyAuthenticator } from '../api/auth';
@@ -156,6 +157,11 @@ async function main(): Promise<void> {
 
     if (runsWorker) {
       const nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
+      // PostgreSQL: one budget for every worker of the cluster; SQLite: for the workers of this machine.
+      const throttle = config.PROVIDER_MAX_TPS
+        ? await ProviderThrottle.open(config.PROVIDER_MAX_TPS, { databaseUrl: config.DATABASE_URL, sqliteFile: path.join(config.dataDir, 'provider-throttle.sqlite') }, services.provider!.name)
+        : undefined;
+      if (throttle) stops.push(() => throttle.stop());
       stops.push(() => nativeConnection.close());
       const worker = await createBulkWorker({
         connection: nativeConnection,
@@ -169,6 +175,7 @@ async function main(): Promise<void> {
           callbackGuard,
           reportRetryMs: config.REPORT_RETRY_HOURS * 3_600_000,
           leaseTiming: { submitTimeoutMs: config.PROVIDER_SUBMIT_TIMEOUT_MS, leaseMs: config.PROVIDER_SUBMIT_TIMEOUT_MS + 10_000 },
+          throttle,
         }),
       });
       const workerRun = worker.run();

@@ -4,6 +4,7 @@ import type { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { createActivities } from '../../activities';
 import type { LeaseTiming } from '../../activities/dispatch-lease';
+import type { ProviderThrottle } from '../../activities/provider-throttle';
 import { createApp } from '../../api/app';
 import { createCampaigns } from '../../core/campaign-service';
 import type { Pricing } from '../../core/pricing';
@@ -69,6 +70,7 @@ export async function createTestStack(
      */
     providerReports?: boolean;
     leaseTiming?: Partial<LeaseTiming>;
+    throttle?: ProviderThrottle;
   } = {},
 ): Promise<TestStack> {
   const db = openDatabase({ url: options.databaseUrl, sqliteFile: ':memory:' });
@@ -105,6 +107,7 @@ export async function createTestStack(
       callbackGuard,
       reportRetryMs: options.reportRetryMs,
       leaseTiming: options.leaseTiming,
+      throttle: options.throttle,
     }),
     workflowBundle: await workflowBundle(),
   });
