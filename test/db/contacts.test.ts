@@ -4,7 +4,12 @@
  */
 import { sql } from 'kysely';
 import { migrateToLatest, openDatabase, type Db } from '../../db/database';
+import pino from 'pino';
+import { CallbackGuard } from '../../core/callback-guard';
+import { MmsTemplates } from '../../core/mms-templates';
+import { CampaignStore } from '../../db/campaigns';
 import { ContactError, ContactStore } from '../../db/contacts';
+import { OptOutStore } from '../../db/opt-outs';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 
 let pg: TestPostgres;
@@ -87,5 +92,44 @@ describe.each(['sqlite', 'postgres'] as const)('on %s', (dbKind) => {
     expect(created).toBe(1999);
     expect(errors).toEqual([{ row: 10, kind: 'MOBILE_EXISTS', message: expect.any(String) }]);
     expect((await store.listContacts('acme', 3, 500)).content).toHaveLength(499);
+  });
+
+  test('numbers for campaigns and MMS templates: one each under concurrent creation, per account; opt-outs per account', async () => {
+    const campaigns = new CampaignStore(db);
+    const templates = new MmsTemplates({ db, guard: new CallbackGuard([]), logger: pino({ level: 'silent' }), providerSendsMms: true });
+    const row = (account: string, i: number) => ({
+      account_id: account,
+      tracking_id: `t-${account}-${i}`,
+      name: `Campaign ${account} ${i}`,
+      bulk_id: `t-${account}-${i}`,
+      request: '{}',
+      analysis: '{}',
+      created_at: i,
+      updated_at: i,
+    });
+    const numbers = await Promise.all(Array.from({ length: 8 }, (_, i) => campaigns.insert(row('acme', i), true)));
+    expect([...numbers].sort((a, b) => a! - b!)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(await campaigns.insert(row('globex', 0), true)).toBe(1);
+    // A name taken is still the caller's to hear, numbered or not.
+    await expect(campaigns.insert({ ...row('acme', 99), name: 'Campaign acme 1' }, true)).rejects.toMatchObject({ name: 'CampaignNameTakenError' });
+    expect(await campaigns.insert(row('acme', 100), false)).toBeNull();
+
+    // The templates' media URL is refused by the guard (no private address allowed): only their numbers matter here.
+    const made = await Promise.all(Array.from({ length: 6 }, (_, i) => templates.create('acme', `http://10.0.0.${i}/x.png`, `t${i}`)));
+    expect(made.map((t) => t.templateId).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await templates.create('globex', 'http://10.0.0.9/x.png', undefined)).templateId).toBe(1);
+    await templates.settled();
+    expect((await templates.get('acme', 1))?.statusId).toBe(4);
+
+    const optOuts = new OptOutStore(db);
+    await store.createContact('acme', { mobile: '+306948530930' });
+    await optOuts.optOut('acme', ['306948530930', '+306948530931'], 'api');
+    await optOuts.optOut('acme', ['306948530930'], 'MO:STOP');
+    expect([...(await optOuts.optedOut('acme', ['+306948530930', '306948530931', '306948530932']))].sort()).toEqual(['306948530930', '306948530931']);
+    expect((await optOuts.optedOut('globex', ['306948530930'])).size).toBe(0);
+    expect((await store.findByMobile('acme', '+306948530930'))?.optIn).toBe('OPTED_OUT');
+    await optOuts.optBackIn('acme', '306948530930');
+    expect((await store.findByMobile('acme', '+306948530930'))?.optIn).toBe('SINGLE');
+    expect(await optOuts.optedOutSince('acme', Date.now() - 60_000)).toEqual(['306948530931']);
   });
 });
