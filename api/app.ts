@@ -1,5 +1,8 @@
 import express, { type Express } from 'express';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { upstreamReports } from '../providers/infobip-upstream';
+import type { ProviderDeliveryReport } from '../providers/types';
 import pinoHttp from 'pino-http';
 import type { Logger } from '../config/logger';
 import type { BulkControlService } from '../core/bulk-control-service';
@@ -39,9 +42,20 @@ export interface AppDeps {
    * Absent: templates fetched through a guard that allows no private address, and no account has a number.
    */
   protexting?: { templates: MmsTemplates; inboundNumbers: Map<string, string> };
+  /**
+   * Delivery reports an Infobip-compatible upstream pushes (SMS_PROVIDER=infobip with INFOBIP_NOTIFY_URL): the
+   * route's secret and what applies them. Absent: no such route.
+   */
+  upstreamReports?: { token: string; apply: (reports: ProviderDeliveryReport[]) => Promise<void> };
   /** Resolves when Temporal and the database answer; rejects with the reason otherwise. */
   health: () => Promise<void>;
 }
+
+const upstreamPush = z.object({
+  results: z
+    .array(z.object({ messageId: z.string().max(200).optional(), callbackData: z.string().max(4000).optional(), doneAt: z.string().max(40).optional(), status: z.object({ name: z.string().max(100).optional() }).optional() }))
+    .max(10_000),
+});
 
 /** Big enough for 100k destinations in one request, small enough to bound memory per request. */
 const BODY_LIMIT = '16mb';
@@ -77,6 +91,32 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use(express.json({ limit: BODY_LIMIT }));
+
+  // The upstream's pushes: authenticated by the secret in the URL this product gave it (compared in constant time;
+  // the query is redacted from the request log), applied like any provider's reports; a non-2xx makes the upstream
+  // push again, and applying a report twice is harmless.
+  if (deps.upstreamReports) {
+    const { token, apply } = deps.upstreamReports;
+    const expected = createHash('sha256').update(token).digest();
+    app.post('/provider/infobip/reports', async (req, res) => {
+      const given = typeof req.query.token === 'string' ? req.query.token : '';
+      if (!timingSafeEqual(createHash('sha256').update(given).digest(), expected)) {
+        res.status(401).json({ error: 'missing or wrong token' });
+        return;
+      }
+      const parsed = upstreamPush.safeParse(req.body);
+      if (!parsed.success) {
+        res.status(400).json({ error: 'expected {results: [...]}' });
+        return;
+      }
+      try {
+        await apply(upstreamReports(parsed.data.results));
+        res.status(204).end();
+      } catch {
+        res.status(503).json({ error: 'could not apply the reports now; push them again' });
+      }
+    });
+  }
   app.use(express.text({ type: ['application/xml', 'text/xml', 'text/csv'], limit: BODY_LIMIT }));
 
   // Every route below is authenticated and scoped to the caller's account. Routee's routes authenticate one by

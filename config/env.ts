@@ -95,6 +95,12 @@ export const envSchema = z.object({
   /** The Infobip-compatible upstream of SMS_PROVIDER=infobip (Infobip's own base URL, or another instance of this product). */
   INFOBIP_BASE_URL: z.string().url().optional(),
   INFOBIP_API_KEY: z.string().min(8).optional(),
+  /**
+   * Where the upstream should push delivery reports: this API's base URL as the upstream reaches it; with it,
+   * INFOBIP_NOTIFY_TOKEN (16+ characters) guards the route. Unset: reports are pulled.
+   */
+  INFOBIP_NOTIFY_URL: z.string().url().optional(),
+  INFOBIP_NOTIFY_TOKEN: z.string().min(16).optional(),
   /** The simulator run as its own process (`npm run simulator`); unset → the simulator runs in-process. */
   SIMULATOR_URL: z.string().url().optional(),
   /** Bearer token between the app and a simulator process (both sides read it). */
@@ -151,6 +157,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const env = parsed.data;
   if (env.SMS_PROVIDER === 'infobip' && (!env.INFOBIP_BASE_URL || !env.INFOBIP_API_KEY)) {
     throw new ConfigError('Invalid configuration: SMS_PROVIDER=infobip needs INFOBIP_BASE_URL and INFOBIP_API_KEY');
+  }
+  if (env.INFOBIP_NOTIFY_URL && !env.INFOBIP_NOTIFY_TOKEN) {
+    throw new ConfigError('Invalid configuration: INFOBIP_NOTIFY_URL needs INFOBIP_NOTIFY_TOKEN (16+ characters) to guard the report route');
   }
   if (env.SMS_PROVIDER === 'smpp') throw new ConfigError('Invalid configuration: SMS_PROVIDER=smpp is not built yet; use simulator or infobip');
   return {

@@ -32,6 +32,8 @@ export type ProviderConfig = Pick<
   | 'SIMULATOR_REJECT_RATE'
   | 'INFOBIP_BASE_URL'
   | 'INFOBIP_API_KEY'
+  | 'INFOBIP_NOTIFY_URL'
+  | 'INFOBIP_NOTIFY_TOKEN'
   | 'dataDir'
 >;
 
@@ -55,6 +57,9 @@ export function createProvider(config: ProviderConfig, logger?: Logger): SmsProv
       });
     case 'infobip':
       return new InfobipUpstreamProvider(config.INFOBIP_BASE_URL!, config.INFOBIP_API_KEY!, {
+        ...(config.INFOBIP_NOTIFY_URL
+          ? { notifyUrl: `${config.INFOBIP_NOTIFY_URL.replace(/\/$/, '')}/provider/infobip/reports?token=${encodeURIComponent(config.INFOBIP_NOTIFY_TOKEN!)}` }
+          : {}),
         onPullError: (err) => logger?.warn({ err: err.message }, 'pulling delivery reports from the Infobip upstream failed; retrying'),
       });
     default:

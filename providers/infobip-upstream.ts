@@ -4,6 +4,11 @@ import { STATUSES, type StatusName } from '../domain/status';
 import type { DeliveryReportListener, OutboundSms, ProviderDeliveryReport, SmsProvider, SubmitOptions, SubmitResult } from './types';
 
 export interface InfobipUpstreamOptions {
+  /**
+   * Where the upstream pushes delivery reports: this product's `/provider/infobip/reports?token=…` as the upstream
+   * reaches it. Absent: reports are only pulled.
+   */
+  notifyUrl?: string;
   /** How often delivery reports are pulled from `/sms/1/reports` when none came last time. */
   pullIntervalMs?: number;
   /** Longest a lookup or a submit without its own deadline may take. */
@@ -76,6 +81,7 @@ export class InfobipUpstreamProvider implements SmsProvider {
             text: m.text,
             flash: m.flash,
             callbackData: m.reference,
+            ...(this.options.notifyUrl ? { notifyUrl: this.options.notifyUrl, notifyContentType: 'application/json', intermediateReport: false } : {}),
           })),
         },
         signal,
@@ -137,15 +143,7 @@ export class InfobipUpstreamProvider implements SmsProvider {
       try {
         const res = await this.call('GET', '/sms/1/reports?limit=1000', undefined, AbortSignal.any([this.stop.signal, AbortSignal.timeout(30_000)]));
         if (!res.ok) throw new Error(`the upstream answered ${res.status} to a reports pull`);
-        const body = (await res.json()) as ReportsReply;
-        const reports: ProviderDeliveryReport[] = (body.results ?? [])
-          .filter((r): r is Required<Pick<typeof r, 'messageId' | 'callbackData'>> & typeof r => typeof r.messageId === 'string' && typeof r.callbackData === 'string')
-          .map((r) => ({
-            reference: r.callbackData,
-            providerMessageId: r.messageId,
-            status: knownStatus(r.status?.name, 'UNDELIVERABLE_NOT_DELIVERED'),
-            doneAt: r.doneAt ? Date.parse(r.doneAt) || Date.now() : Date.now(),
-          }));
+        const reports = upstreamReports(((await res.json()) as ReportsReply).results ?? []);
         got = reports.length;
         // Upstream hands each report out once: a listener that fails here loses nothing only because the
         // listener keeps its own retry (deliveryReportHandler rethrows, and this loop hands the batch again).
@@ -156,22 +154,44 @@ export class InfobipUpstreamProvider implements SmsProvider {
           } catch (err) {
             if (this.stop.signal.aborted) return;
             this.options.onPullError?.(err as Error);
-            await sleep(Math.min(250 * 2 ** attempt, 5000));
+            await sleep(Math.min(250 * 2 ** attempt, 5000), this.stop.signal);
           }
         }
       } catch (err) {
         if (this.stop.signal.aborted) return;
         this.options.onPullError?.(err as Error);
       }
-      if (got < 1000) await sleep(interval);
+      if (got < 1000) await sleep(interval, this.stop.signal);
     }
   }
+}
+
+/** Infobip report objects (pulled or pushed) as provider reports, by the reference each carries as callbackData. */
+export function upstreamReports(results: NonNullable<ReportsReply['results']>): ProviderDeliveryReport[] {
+  return results
+    .filter((r): r is Required<Pick<typeof r, 'messageId' | 'callbackData'>> & typeof r => typeof r.messageId === 'string' && typeof r.callbackData === 'string')
+    .map((r) => ({
+      reference: r.callbackData,
+      providerMessageId: r.messageId,
+      status: knownStatus(r.status?.name, 'UNDELIVERABLE_NOT_DELIVERED'),
+      doneAt: r.doneAt ? Date.parse(r.doneAt) || Date.now() : Date.now(),
+    }));
 }
 
 function knownStatus(name: string | undefined, fallback: StatusName): StatusName {
   return name && name in STATUSES ? (name as StatusName) : fallback;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
+/** Waits `ms`, or less when `signal` aborts (close() does not wait out a pause between pulls). */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

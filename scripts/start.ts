@@ -29,7 +29,7 @@ import { BulkControlService } from '../core/bulk-control-service';
 import { BulkService } from '../core/bulk-service';
 import { CallbackGuard } from '../core/callback-guard';
 import { ReportNudger } from '../core/report-nudger';
-import { createServices } from '../core/services';
+import { createServices, deliveryReportHandler } from '../core/services';
 import { registerSearchAttributes } from '../temporal/register-search-attributes';
 import { startDevServer, startDownloadedDevServer, type DevServer } from '../temporal/dev-server';
 import { createBulkWorker } from '../worker/worker';
@@ -233,6 +233,9 @@ async function main(): Promise<void> {
         reports: services.repo,
         ...campaignDeps,
         protexting: { templates, inboundNumbers: config.INBOUND_NUMBERS ?? new Map() },
+        ...(config.SMS_PROVIDER === 'infobip' && config.INFOBIP_NOTIFY_TOKEN
+          ? { upstreamReports: { token: config.INFOBIP_NOTIFY_TOKEN, apply: deliveryReportHandler(services.repo, logger, (bulks) => nudger.nudge(bulks)) } }
+          : {}),
         health: async () => {
           await services.pingDatabase();
           await connection.workflowService.getSystemInfo({});

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { createActivities } from '../../activities';
 import type { LeaseTiming } from '../../activities/dispatch-lease';
 import type { ProviderThrottle } from '../../activities/provider-throttle';
-import { createApp } from '../../api/app';
+import { type AppDeps, createApp } from '../../api/app';
 import { createCampaigns } from '../../core/campaign-service';
 import type { Pricing } from '../../core/pricing';
 import { ApiKeyAuthenticator } from '../../api/auth';
@@ -170,7 +170,7 @@ export const TEST_KEYS = new Map([
 ]);
 
 /** The real Express app over a test stack, authenticated with TEST_KEYS. */
-export function createTestApp(stack: TestStack, health: () => Promise<void> = async () => undefined) {
+export function createTestApp(stack: TestStack, health: () => Promise<void> = async () => undefined, extra: Partial<AppDeps> = {}) {
   return createApp({
     logger: silentLogger,
     auth: new ApiKeyAuthenticator(TEST_KEYS),
@@ -180,6 +180,7 @@ export function createTestApp(stack: TestStack, health: () => Promise<void> = as
     ...createCampaigns(stack.db, stack.bulks, stack.control),
     protexting: { templates: stack.templates, inboundNumbers: TEST_INBOUND_NUMBERS },
     health,
+    ...extra,
   });
 }
 
