@@ -246,14 +246,14 @@ export class CampaignService {
     try {
       await this.deps.campaigns.insert(
         {
-        account_id: cmd.accountId,
-        tracking_id: trackingId,
-        name: cmd.campaignName ?? null,
-        bulk_id: trackingId,
-        request: JSON.stringify(request),
-        analysis: JSON.stringify(analysis),
-        created_at: now,
-        updated_at: now,
+          account_id: cmd.accountId,
+          tracking_id: trackingId,
+          name: cmd.campaignName ?? null,
+          bulk_id: trackingId,
+          request: JSON.stringify(request),
+          analysis: JSON.stringify(analysis),
+          created_at: now,
+          updated_at: now,
         },
         cmd.numbered === true,
       );

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../config/logger';
 import { ContactError, type ContactStore } from '../db/contacts';
-import type { OptInRequestRow, OptOutStore } from '../db/opt-outs';
+import { bareNumber, type OptInRequestRow, type OptOutStore } from '../db/opt-outs';
 import type { InboundSms } from '../providers/types';
 
 /** Words that opt a number out of an account's messages (the carriers' usual set; case and spaces ignored). */
@@ -45,7 +45,7 @@ export function inboundHandler(deps: { optOuts: OptOutStore; contacts: ContactSt
     for (const mo of messages) {
       const id = mo.providerId ?? randomUUID();
       if (await optOuts.inboundSeen(id)) continue;
-      const to = mo.to.replace(/^\+/, '');
+      const to = bareNumber(mo.to);
       const accountId = owners.get(to) ?? null;
       const keyword = keywordOf(mo.text) ?? null;
       if (!accountId) {
@@ -63,7 +63,7 @@ export function inboundHandler(deps: { optOuts: OptOutStore; contacts: ContactSt
       await optOuts.recordInbound({
         id,
         account_id: accountId,
-        from_number: mo.from.replace(/^\+/, ''),
+        from_number: bareNumber(mo.from),
         to_number: to,
         text: mo.text.slice(0, 2000),
         keyword,

@@ -136,6 +136,10 @@ export class SmsSimulator implements SmsProvider {
       lease: this.db.prepare<[number, number]>('update owed_reports set lease_until = ? where id = ?'),
       ack: this.db.prepare<[number]>('delete from owed_reports where id = ?'),
       owed: this.db.prepare<[], { n: number }>('select count(*) as n from owed_reports'),
+      owedInbound: this.db.prepare<[number], { id: number; provider_id: string; from_number: string; to_number: string; text: string; received_at: number }>(
+        'select * from owed_inbound order by id limit ?',
+      ),
+      dropInbound: this.db.prepare<[number]>('delete from owed_inbound where id = ?'),
       stats: this.db.prepare<[string, string], { accepted: number; duplicates: number }>(
         "select count(provider_id) as accepted, coalesce(sum(attempts - 1), 0) as duplicates from submits where reference >= ? and reference < ?",
       ),
@@ -283,22 +287,14 @@ export class SmsSimulator implements SmsProvider {
   /** Up to `max` inbound messages not yet acknowledged, oldest first (each with the id to acknowledge it by). */
   owedInboundBatch(max = 100): Array<InboundSms & { id: number }> {
     if (this.closed) return [];
-    const rows = this.db.prepare('select * from owed_inbound order by id limit ?').all(max) as Array<{
-      id: number;
-      provider_id: string;
-      from_number: string;
-      to_number: string;
-      text: string;
-      received_at: number;
-    }>;
+    const rows = this.statements.owedInbound.all(max);
     return rows.map((r) => ({ id: r.id, providerId: r.provider_id, from: r.from_number, to: r.to_number, text: r.text, receivedAt: r.received_at }));
   }
 
   acknowledgeInbound(ids: number[]): void {
     if (this.closed) return;
-    const drop = this.db.prepare('delete from owed_inbound where id = ?');
     this.db.transaction(() => {
-      for (const id of ids) drop.run(id);
+      for (const id of ids) this.statements.dropInbound.run(id);
     })();
   }
 

@@ -217,7 +217,7 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
     await ensureLabels(accountId, Object.keys(labels));
     const mobile = `+${b.fnumber}`;
     const optedOut = (await optOuts.optedOut(accountId, [mobile])).size > 0;
-    let contact = await contacts
+    const created = await contacts
       .createContact(accountId, {
         mobile,
         country: parsePhoneNumberFromString(mobile)?.country,
@@ -231,8 +231,8 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
         if (err instanceof ContactError && err.kind === 'MOBILE_EXISTS') throw new FieldErrors([{ field: 'fnumber', message: `Number "${b.fnumber}" has already been taken.` }]);
         throw err;
       });
-    for (const g of groupList) contact = await addToGroup(accountId, g.id, contact);
-    reply(req, res, 201, contactItem(contact, await contacts.listGroups(accountId)));
+    for (const g of new Set(groupList.map((group) => group.id))) await contacts.setMembership(accountId, g, [created.id], true);
+    reply(req, res, 201, contactItem(await contacts.getContact(accountId, created.id), await contacts.listGroups(accountId)));
   });
   router.get('/contacts/view', async (req, res) => {
     const id = z.string().trim().min(1).max(64).safeParse(req.query.id);
@@ -308,11 +308,6 @@ export function protextingRouter(deps: ProtextingRouterDeps): Router {
     const names: string[] = [];
     for (const id of new Set(ids)) names.push((await contacts.getGroup(accountId, id).catch(groupError)).name);
     return names;
-  }
-
-  async function addToGroup(accountId: string, groupId: number, contact: Contact): Promise<Contact> {
-    await contacts.setMembership(accountId, groupId, [contact.id], true);
-    return contacts.getContact(accountId, contact.id);
   }
 
   async function ensureLabels(accountId: string, names: string[]): Promise<void> {
