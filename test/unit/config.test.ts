@@ -45,3 +45,23 @@ test('TEMPORAL_ADDRESS switches off the embedded server', () => {
     temporalAddress: 'temporal.internal:7233',
   });
 });
+
+test('INBOUND_NUMBERS: number → account; one number for two accounts, or a bad number, stops startup', () => {
+  expect([...loadConfig({ INBOUND_NUMBERS: 'acme:+15550001111, acme:15550001112,globex:15550002222' }).INBOUND_NUMBERS!]).toEqual([
+    ['15550001111', 'acme'],
+    ['15550001112', 'acme'],
+    ['15550002222', 'globex'],
+  ]);
+  expect(() => loadConfig({ INBOUND_NUMBERS: 'acme:15550001111,globex:+15550001111' })).toThrow(/INBOUND_NUMBERS: number 15550001111 is given to two accounts/);
+  expect(() => loadConfig({ INBOUND_NUMBERS: 'acme:12' })).toThrow(/INBOUND_NUMBERS:/);
+});
+
+test.each([
+  [{ SMS_PROVIDER: 'infobip' }, /needs INFOBIP_BASE_URL and INFOBIP_API_KEY/],
+  [{ SMS_PROVIDER: 'infobip', INFOBIP_BASE_URL: 'https://api.example.com', INFOBIP_API_KEY: 'key-12345678', INFOBIP_NOTIFY_URL: 'https://us.example.com' }, /needs INFOBIP_NOTIFY_TOKEN/],
+  [{ SMS_PROVIDER: 'smpp' }, /smpp is not built yet/],
+  [{ PROVIDER_MAX_TPS: '0' }, /PROVIDER_MAX_TPS:/],
+])('a provider set up halfway stops startup with a line that says what is missing (%#)', (env, message) => {
+  expect(() => loadConfig(env)).toThrow(ConfigError);
+  expect(() => loadConfig(env)).toThrow(message);
+});
