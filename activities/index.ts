@@ -14,6 +14,7 @@ import { CampaignStore } from '../db/campaigns';
 import type { DispatchRow, ReportRow, Repository, SubmitRecord } from '../db/repository';
 import { type BulkStatus, FINAL_BULK_STATUSES } from '../domain/bulk-control';
 import { SubmitCombiner } from '../providers/submit-combiner';
+import type { LanguageCode } from '../domain/encoding';
 import { messageReference, type OutboundSms, type SmsProvider, type SubmitResult } from '../providers/types';
 
 /** Settles with `work`, or rejects as soon as `signal` aborts: a provider that ignores the signal cannot hold a lane. */
@@ -415,6 +416,8 @@ export function createActivities({
                 from: r.from_addr,
                 text: r.text,
                 flash: r.flash === 1,
+                validityEndsAt: r.validity_ends_at,
+                ...(r.language_code ? { languageCode: r.language_code as LanguageCode } : {}),
                 ...(r.mms ? { mms: JSON.parse(r.mms) as OutboundSms['mms'] } : {}),
               })),
               { signal, deadline: submitBy },
@@ -448,6 +451,7 @@ export function createActivities({
             accepted: o.accepted,
             providerMessageId: o.accepted ? o.providerMessageId : undefined,
             statusName: o.accepted ? 'PENDING_ENROUTE' : o.status,
+            ...(!o.accepted && o.error ? { errorName: o.error } : {}),
           });
         });
         if (unrecorded.length >= RECORD_EVERY) flush();

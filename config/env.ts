@@ -101,6 +101,20 @@ export const envSchema = z.object({
    */
   INFOBIP_NOTIFY_URL: z.string().url().optional(),
   INFOBIP_NOTIFY_TOKEN: z.string().min(16).optional(),
+  /** SMS_PROVIDER=smpp: the SMSC and the bind (system_id and password as the carrier issued them). */
+  SMPP_HOST: z.string().min(1).max(255).optional(),
+  SMPP_PORT: port.default(2775),
+  SMPP_SYSTEM_ID: z.string().min(1).max(15, 'at most 15 characters (SMPP 3.4)').optional(),
+  SMPP_PASSWORD: z.string().max(8, 'at most 8 characters (SMPP 3.4)').optional(),
+  SMPP_SYSTEM_TYPE: z.string().max(12, 'at most 12 characters (SMPP 3.4)').default(''),
+  SMPP_BIND: z.enum(['transceiver', 'transmitter-receiver']).default('transceiver'),
+  /** submit_sm outstanding at once. */
+  SMPP_WINDOW: z.coerce.number().int().min(1).max(1000).default(10),
+  SMPP_TLS: z.enum(['true', 'false']).default('false'),
+  /** submit_sm per second on the bind (the carrier's contracted rate); unset: as fast as the window allows. */
+  SMPP_TPS: z.coerce.number().int().min(1).max(100_000).optional(),
+  /** Long messages as concatenation UDH (default), sar_* TLVs, or one message_payload TLV. */
+  SMPP_LONG_MESSAGES: z.enum(['udh', 'sar', 'payload']).default('udh'),
   /** The simulator run as its own process (`npm run simulator`); unset → the simulator runs in-process. */
   SIMULATOR_URL: z.string().url().optional(),
   /** Bearer token between the app and a simulator process (both sides read it). */
@@ -161,7 +175,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (env.INFOBIP_NOTIFY_URL && !env.INFOBIP_NOTIFY_TOKEN) {
     throw new ConfigError('Invalid configuration: INFOBIP_NOTIFY_URL needs INFOBIP_NOTIFY_TOKEN (16+ characters) to guard the report route');
   }
-  if (env.SMS_PROVIDER === 'smpp') throw new ConfigError('Invalid configuration: SMS_PROVIDER=smpp is not built yet; use simulator or infobip');
+  if (env.SMS_PROVIDER === 'smpp' && (!env.SMPP_HOST || !env.SMPP_SYSTEM_ID || env.SMPP_PASSWORD === undefined)) {
+    throw new ConfigError('Invalid configuration: SMS_PROVIDER=smpp needs SMPP_HOST, SMPP_SYSTEM_ID and SMPP_PASSWORD');
+  }
   return {
     ...env,
     dataDir: path.resolve(env.DATA_DIR),

@@ -141,6 +141,7 @@ export class BulkService {
           notify_content_type: m.notifyContentType ?? null,
           callback_data: m.callbackData ?? null,
           mms: m.mms ? JSON.stringify(m.mms) : null,
+          language_code: m.languageCode ?? null,
           intermediate_report: m.intermediateReport ? 1 : 0,
           send_at: sendAt,
           validity_ends_at: validUntil,

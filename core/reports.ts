@@ -42,7 +42,7 @@ export function toInfobipReport(r: ReportRow): InfobipReport {
     // The simulator and the self-hosted providers carry no price; the field keeps Infobip's shape.
     price: { pricePerMessage: 0, currency: 'EUR' },
     status: statusOf(r.status_name),
-    error: errorForStatus(r.status_name),
+    error: errorForStatus(r.status_name, r.error_name),
     ...(r.callback_data !== null ? { callbackData: r.callback_data } : {}),
   };
 }
@@ -59,7 +59,7 @@ export function toInfobipLog(m: MessageRow) {
     smsCount: m.sms_count,
     price: { pricePerMessage: 0, currency: 'EUR' },
     status: statusOf(m.status_name),
-    error: m.state === 'FINAL' ? errorForStatus(m.status_name) : NO_ERROR,
+    error: m.state === 'FINAL' ? errorForStatus(m.status_name, m.error_name) : NO_ERROR,
   };
 }
 

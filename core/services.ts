@@ -10,6 +10,7 @@ import { isFinalStatus, STATUSES } from '../domain/status';
 import { HttpSmsProvider } from '../providers/http-provider';
 import { InfobipUpstreamProvider } from '../providers/infobip-upstream';
 import { SmsSimulator } from '../providers/simulator';
+import { SmppProvider } from '../providers/smpp/provider';
 import { parseReference, type ProviderDeliveryReport, type SmsProvider } from '../providers/types';
 
 export interface Services {
@@ -34,10 +35,20 @@ export type ProviderConfig = Pick<
   | 'INFOBIP_API_KEY'
   | 'INFOBIP_NOTIFY_URL'
   | 'INFOBIP_NOTIFY_TOKEN'
+  | 'SMPP_HOST'
+  | 'SMPP_PORT'
+  | 'SMPP_SYSTEM_ID'
+  | 'SMPP_PASSWORD'
+  | 'SMPP_SYSTEM_TYPE'
+  | 'SMPP_BIND'
+  | 'SMPP_WINDOW'
+  | 'SMPP_TLS'
+  | 'SMPP_TPS'
+  | 'SMPP_LONG_MESSAGES'
   | 'dataDir'
 >;
 
-export function createProvider(config: ProviderConfig, logger?: Logger): SmsProvider {
+export function createProvider(config: ProviderConfig, logger?: Logger, db?: Db): SmsProvider {
   switch (config.SMS_PROVIDER) {
     case 'simulator':
       if (config.SIMULATOR_URL) {
@@ -62,8 +73,24 @@ export function createProvider(config: ProviderConfig, logger?: Logger): SmsProv
           : {}),
         onPullError: (err) => logger?.warn({ err: err.message }, 'pulling delivery reports from the Infobip upstream failed; retrying'),
       });
+    case 'smpp':
+      if (!db) throw new Error('the SMPP provider keeps its journal in the database: pass it');
+      return new SmppProvider({
+        db,
+        host: config.SMPP_HOST!,
+        port: config.SMPP_PORT,
+        systemId: config.SMPP_SYSTEM_ID!,
+        password: config.SMPP_PASSWORD!,
+        systemType: config.SMPP_SYSTEM_TYPE,
+        bind: config.SMPP_BIND,
+        window: config.SMPP_WINDOW,
+        tls: config.SMPP_TLS === 'true',
+        tps: config.SMPP_TPS,
+        longMessages: config.SMPP_LONG_MESSAGES,
+        logger,
+      });
     default:
-      throw new Error(`SMS_PROVIDER=${config.SMS_PROVIDER} is not available in this version; use simulator or infobip`);
+      throw new Error(`SMS_PROVIDER=${String(config.SMS_PROVIDER)} is not available in this version`);
   }
 }
 
@@ -86,6 +113,7 @@ export function deliveryReportHandler(
         final: isFinalStatus(STATUSES[report.status]),
         doneAt: report.doneAt,
         providerMessageId: report.providerMessageId,
+        ...(report.error ? { errorName: report.error } : {}),
       };
     });
     try {
@@ -117,9 +145,19 @@ export async function createServices(
   const repo = new Repository(db);
   let provider: SmsProvider | undefined;
   if (sending) {
-    provider = createProvider(config, logger);
+    provider = createProvider(config, logger, db);
     provider.onDeliveryReports(deliveryReportHandler(repo, logger, sending.reportsApplied));
     provider.onInbound?.(inboundHandler({ optOuts: new OptOutStore(db), contacts: new ContactStore(db), owners: config.INBOUND_NUMBERS ?? new Map(), logger, reply: sending.reply }));
+  }
+  // A bind refused for bad credentials stops the start here, with the SMSC's reason.
+  if (provider instanceof SmppProvider) {
+    try {
+      await provider.start();
+    } catch (err) {
+      await provider.close();
+      await db.destroy();
+      throw new Error(`SMPP: ${(err as Error).message}`, { cause: err });
+    }
   }
   return {
     db,

@@ -312,6 +312,46 @@ const migrations: Record<string, Migration> = {
       for (const t of ['mms_templates', 'opt_in_requests', 'inbound_messages', 'opt_outs']) await sql.raw(`drop table ${t}`).execute(db);
     },
   },
+  '0010_smpp_journal_language': {
+    // The SMPP transport's journal (what was put on the wire, what the SMSC answered and reported, per part) and
+    // each message's national language tables (languageCode), which the SMPP encoder needs at send time.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('smpp_messages')
+        .addColumn('reference', 'text', (c) => c.primaryKey())
+        .addColumn('parts', 'integer', (c) => c.notNull())
+        .addColumn('concat_ref', 'integer', (c) => c.notNull())
+        .addColumn('to_number', 'text', (c) => c.notNull())
+        .addColumn('validity_ends_at', 'bigint')
+        .addColumn('status', 'text')
+        .addColumn('error', 'text')
+        .addColumn('done_at', 'bigint')
+        .addColumn('reported', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('smpp_messages_unreported_idx').on('smpp_messages').columns(['reported', 'status']).execute();
+      await db.schema
+        .createTable('smpp_parts')
+        .addColumn('reference', 'text', (c) => c.notNull())
+        .addColumn('part_no', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('smsc_id', 'text')
+        .addColumn('umr', 'integer', (c) => c.notNull())
+        .addColumn('to_number', 'text', (c) => c.notNull())
+        .addColumn('sent_at', 'bigint', (c) => c.notNull())
+        .addColumn('receipt_status', 'text')
+        .addColumn('error', 'text')
+        .addPrimaryKeyConstraint('smpp_parts_pk', ['reference', 'part_no'])
+        .execute();
+      await db.schema.createIndex('smpp_parts_smsc_id_idx').on('smpp_parts').column('smsc_id').execute();
+      await db.schema.createIndex('smpp_parts_doubt_idx').on('smpp_parts').columns(['state', 'umr', 'to_number']).execute();
+      await db.schema.alterTable('messages').addColumn('language_code', 'text').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`alter table messages drop column language_code`.execute(db);
+      for (const t of ['smpp_parts', 'smpp_messages']) await sql.raw(`drop table ${t}`).execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -21,6 +21,8 @@ export interface ReportRow {
   submitted_at: number | null;
   sms_count: number;
   callback_data: string | null;
+  /** The provider's own words for a failure (an SMPP command status, a receipt's stat/err), when it gave any. */
+  error_name: string | null;
   notify_url: string | null;
   notify_content_type: string | null;
 }
@@ -38,7 +40,7 @@ export interface LogFilter {
 
 export type DispatchRow = Pick<
   MessageRow,
-  'message_id' | 'group_seq' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state' | 'intermediate_report' | 'mms'
+  'message_id' | 'group_seq' | 'to_number' | 'from_addr' | 'text' | 'flash' | 'state' | 'intermediate_report' | 'mms' | 'language_code' | 'validity_ends_at'
 > & {
   /** SQLite's rowid of the message, which lets its outcome skip the primary-key index; null on PostgreSQL. */
   row_key: number | null;
@@ -52,6 +54,8 @@ export interface SubmitRecord {
   accepted: boolean;
   providerMessageId?: string;
   statusName: string;
+  /** A refusal's cause in the provider's words (an SMPP command status). */
+  errorName?: string;
 }
 
 /** A delivery report as the provider gave it, for the message it belongs to. */
@@ -316,7 +320,7 @@ export class Repository {
   ): Promise<DispatchRow[]> {
     return this.db
       .selectFrom('messages')
-      .select(['message_id', 'group_seq', 'to_number', 'from_addr', 'text', 'flash', 'state', 'intermediate_report', 'mms'])
+      .select(['message_id', 'group_seq', 'to_number', 'from_addr', 'text', 'flash', 'state', 'intermediate_report', 'mms', 'language_code', 'validity_ends_at'])
       .select(this.rowKeys ? sql<number>`rowid`.as('row_key') : sql<null>`null`.as('row_key'))
       .where('account_id', '=', accountId)
       .where('bulk_id', '=', bulkId)
@@ -417,22 +421,27 @@ export class Repository {
   ): Promise<void> {
     if (results.length === 0) return;
     const accepted = results.filter((r) => r.accepted);
-    const refusedByStatus = new Map<string, string[]>();
+    // One statement per refusal status and cause.
+    const refusedByStatus = new Map<string, { statusName: string; errorName: string | null; ids: string[] }>();
     for (const r of results) {
-      if (!r.accepted) refusedByStatus.set(r.statusName, [...(refusedByStatus.get(r.statusName) ?? []), r.messageId]);
+      if (r.accepted) continue;
+      const key = `${r.statusName}\u0000${r.errorName ?? ''}`;
+      const group = refusedByStatus.get(key) ?? { statusName: r.statusName, errorName: r.errorName ?? null, ids: [] };
+      group.ids.push(r.messageId);
+      refusedByStatus.set(key, group);
     }
     const stamp = batch ? { dispatch_batch: batch } : {};
-    const refused = [...refusedByStatus.values()].flat();
+    const refused = [...refusedByStatus.values()].flatMap((g) => g.ids);
     const queueIntermediate = accepted.length > 0 && intermediateWanted;
     // A status and the report it owes land together, or a reader could see the one without the other. Batches
     // recording at the same moment share one commit (GroupCommit).
     const statements = (accepted.length > 0 ? 1 : 0) + refusedByStatus.size + (refused.length > 0 ? 1 : 0) + (queueIntermediate ? 1 : 0);
     await this.group.run(async (trx) => {
       if (accepted.length > 0) await this.recordAccepted(trx, accountId, accepted, now, batch);
-      for (const [statusName, ids] of refusedByStatus) {
+      for (const { statusName, errorName, ids } of refusedByStatus.values()) {
         await trx
           .updateTable('messages')
-          .set({ state: 'FINAL', status_name: statusName, submitted_at: now, done_at: now, updated_at: now, ...stamp })
+          .set({ state: 'FINAL', status_name: statusName, error_name: errorName, submitted_at: now, done_at: now, updated_at: now, ...stamp })
           .where('account_id', '=', accountId)
           .where('message_id', 'in', ids)
           // A refusal only settles a message nobody else settled: never one the provider accepted (SUBMITTED) or
@@ -448,7 +457,7 @@ export class Repository {
             .where('account_id', '=', accountId)
             .where('message_id', 'in', refused)
             .where('state', '=', 'FINAL')
-            .where('status_name', 'in', [...refusedByStatus.keys()]),
+            .where('status_name', 'in', [...new Set([...refusedByStatus.values()].map((g) => g.statusName))]),
         );
       }
       if (queueIntermediate) {
@@ -796,6 +805,7 @@ export class Repository {
         'm.submitted_at',
         'm.sms_count',
         'm.callback_data',
+        'm.error_name',
         'm.notify_url',
         'm.notify_content_type',
       ]);

@@ -36,6 +36,8 @@ export interface MessageTable {
   intermediate_report: number;
   /** JSON {subject, mediaUrl} of an MMS (ProTexting); null for an SMS. */
   mms: ColumnType<string | null, string | null | undefined, string | null>;
+  /** National language tables the text may use (TR, ES, PT: Infobip's languageCode); null: the default alphabet. */
+  language_code: ColumnType<string | null, string | null | undefined, string | null>;
   send_at: Millis;
   validity_ends_at: Millis;
   /** Dispatch state: QUEUED → SUBMITTING → SUBMITTED → FINAL (or QUEUED → FINAL when expired/canceled). */
@@ -199,6 +201,45 @@ export interface Database {
   inbound_messages: InboundMessageTable;
   opt_in_requests: OptInRequestTable;
   mms_templates: MmsTemplateTable;
+  smpp_messages: SmppMessageTable;
+  smpp_parts: SmppPartTable;
+}
+
+/** One message given to the SMPP transport (providers/smpp): its parts, and its outcome once the SMSC told it. */
+export interface SmppMessageTable {
+  /** account:messageId. */
+  reference: string;
+  parts: number;
+  /** The concatenation reference its parts share (UDH or sar_msg_ref_num), kept so a retried part matches. */
+  concat_ref: number;
+  to_number: string;
+  validity_ends_at: Millis | null;
+  /** Final status (Infobip name) once every part has one; null while any is open. */
+  status: string | null;
+  error: string | null;
+  done_at: Millis | null;
+  /** 1 once the report of that status reached the report listener. */
+  reported: ColumnType<number, number | undefined, number>;
+  created_at: Millis;
+}
+
+/**
+ * One submit_sm. Written before the PDU goes out, so a part with no row was never sent: `sending` until its
+ * response, then `accepted` (with the SMSC's id) or `refused`; a `sending` part whose response can no longer
+ * come is in doubt (`unconfirmed`) and is never sent again (see providers/smpp/provider.ts).
+ */
+export interface SmppPartTable {
+  reference: string;
+  part_no: number;
+  state: 'sending' | 'accepted' | 'refused' | 'unconfirmed';
+  smsc_id: string | null;
+  /** user_message_reference sent with it: how a receipt for a part whose response was lost finds it. */
+  umr: number;
+  to_number: string;
+  sent_at: Millis;
+  /** Its own final status from a receipt. */
+  receipt_status: string | null;
+  error: string | null;
 }
 
 /** A number that asked an account for no more messages (STOP, an API opt-out); checked before every submit. */

@@ -156,3 +156,55 @@ export function nonGsmCharacters(text: string, languageCode?: LanguageCode): str
   const alphabets = [GSM_DEFAULT, ...(languageCode ? NATIONAL[languageCode] : [])];
   return [...new Set([...text].filter((ch) => !alphabets.some((a) => a.locking.has(ch) || a.single.has(ch))))];
 }
+
+/** A text laid out for the air: each part's payload octets (no UDH), cut where the count cuts it. */
+export interface EncodedSms extends SmsParts {
+  /** GSM-7: one septet per octet (unpacked, as SMPP's data_coding 0 carries them); UCS-2: UTF-16BE. */
+  segments: number[][];
+}
+
+function septetsOf(ch: string, alphabet: Alphabet): number[] {
+  const locking = alphabet.locking.get(ch);
+  if (locking !== undefined) return [locking];
+  return [ESCAPE, alphabet.single.get(ch)!];
+}
+
+function utf16beOf(ch: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < ch.length; i++) {
+    const unit = ch.charCodeAt(i);
+    out.push(unit >> 8, unit & 0xff);
+  }
+  return out;
+}
+
+/**
+ * The same choice countSmsParts makes, with the octets: parts cut where the count cuts them (an escape pair or a
+ * surrogate pair never split), so what is sent is what was counted and charged.
+ */
+export function encodeSms(text: string, languageCode?: LanguageCode): EncodedSms {
+  const parts = countSmsParts(text, languageCode);
+  let units: number[][];
+  if (parts.encoding === 'GSM7') {
+    const alphabet =
+      [GSM_DEFAULT, ...(languageCode ? NATIONAL[languageCode] : [])].find(
+        (a) => a.lockingShift === parts.lockingShift && a.singleShift === parts.singleShift,
+      ) ?? GSM_DEFAULT;
+    units = [...text].map((ch) => septetsOf(ch, alphabet));
+  } else {
+    units = [...text].map(utf16beOf);
+  }
+  // Octets per counted unit: 1 for a septet, 2 for a UTF-16 unit.
+  const octetsPerUnit = parts.encoding === 'GSM7' ? 1 : 2;
+  const segments: number[][] = [];
+  let current: number[] = [];
+  for (const u of units) {
+    if ((current.length + u.length) / octetsPerUnit > parts.unitsPerPart) {
+      segments.push(current);
+      current = [];
+    }
+    current.push(...u);
+  }
+  segments.push(current);
+  return { ...parts, segments };
+}

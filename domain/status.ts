@@ -94,8 +94,16 @@ const HANDSET_ABSENT: MessageError = {
   permanent: false,
 };
 
-/** The error object reported with a status: NO_ERROR unless the status itself is a failure with a known cause. */
-export function errorForStatus(statusName: string): MessageError {
+/**
+ * The error object reported with a status: NO_ERROR unless the status itself is a failure with a known cause.
+ * `detail` (the provider's own words: an SMPP command status, a receipt's stat/err) joins the description.
+ */
+export function errorForStatus(statusName: string, detail?: string | null): MessageError {
+  const error = errorOfStatus(statusName);
+  return detail && error !== NO_ERROR ? { ...error, description: `${error.description} (${detail})` } : error;
+}
+
+function errorOfStatus(statusName: string): MessageError {
   if (statusName.startsWith('UNDELIVERABLE')) return HANDSET_ABSENT;
   if (statusName.startsWith('REJECTED_')) {
     const status = statusByName(statusName);

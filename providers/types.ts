@@ -1,3 +1,4 @@
+import type { LanguageCode } from '../domain/encoding';
 import type { StatusName } from '../domain/status';
 
 /** One SMS handed to a provider. `reference` is unique per message across accounts (account:messageId). */
@@ -7,13 +8,17 @@ export interface OutboundSms {
   from: string | null;
   text: string;
   flash: boolean;
+  /** National language tables the text may be encoded with (GSM-7 instead of UCS-2). */
+  languageCode?: LanguageCode;
+  /** When the message stops being worth delivering (epoch ms): SMPP's validity_period. */
+  validityEndsAt?: number;
   /** Sent as MMS with this subject and media; only to a provider that `sendsMms`. */
   mms?: { subject?: string; mediaUrl: string };
 }
 
 export type SubmitResult =
   | { reference: string; accepted: true; providerMessageId: string }
-  | { reference: string; accepted: false; status: StatusName };
+  | { reference: string; accepted: false; status: StatusName; /** The provider's words for the refusal. */ error?: string };
 
 /**
  * How one submit call is bounded. `deadline` (epoch ms) is the fence: the caller treats the call as failed
@@ -31,6 +36,8 @@ export interface ProviderDeliveryReport {
   providerMessageId: string;
   status: StatusName;
   doneAt: number;
+  /** The provider's own words for a failure (e.g. an SMPP receipt's `stat:UNDELIV err:001`). */
+  error?: string;
 }
 
 /**

@@ -30,6 +30,7 @@ import { BulkService } from '../core/bulk-service';
 import { CallbackGuard } from '../core/callback-guard';
 import { ReportNudger } from '../core/report-nudger';
 import { createServices, deliveryReportHandler } from '../core/services';
+import { SmppProvider } from '../providers/smpp/provider';
 import { registerSearchAttributes } from '../temporal/register-search-attributes';
 import { startDevServer, startDownloadedDevServer, type DevServer } from '../temporal/dev-server';
 import { createBulkWorker } from '../worker/worker';
@@ -221,9 +222,18 @@ async function main(): Promise<void> {
           .catch((err) => logger.error({ err }, 'reconciling campaigns without a bulk failed'));
         await templates.resumeUnprocessed().catch((err) => logger.error({ err }, 'resuming unprocessed MMS templates failed'));
       };
-      void reconcile();
-      const reconcileTimer = setInterval(reconcile, 30_000);
-      stops.push(async () => clearInterval(reconcileTimer));
+      // One pass at a time, and none after a stop began: a stop waits for the pass in flight before the database
+      // and the Temporal connection it uses are closed.
+      let reconciling: Promise<void> | undefined;
+      const reconcileOnce = () => {
+        if (!stopping && !reconciling) reconciling = reconcile().finally(() => (reconciling = undefined));
+      };
+      reconcileOnce();
+      const reconcileTimer = setInterval(reconcileOnce, 30_000);
+      stops.push(async () => {
+        clearInterval(reconcileTimer);
+        await reconciling;
+      });
 
       const app = createApp({
         logger,
@@ -239,6 +249,8 @@ async function main(): Promise<void> {
         health: async () => {
           await services.pingDatabase();
           await connection.workflowService.getSystemInfo({});
+          // In the all-in-one process the API also answers for the worker's SMPP bind.
+          if (services.provider instanceof SmppProvider && !services.provider.bound) throw new Error('the SMPP bind is down (reconnecting)');
         },
       });
       server = await new Promise<Server>((resolve, reject) => {

@@ -1,3 +1,4 @@
+import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { CompiledQuery, sql } from 'kysely';
 import { bulkWorkflowId } from '../../core/bulk-service';
@@ -18,6 +19,31 @@ afterAll(async () => {
   await env?.teardown();
   await pg?.stop();
 });
+
+/**
+ * The run's result; when it has not come within `ms`, fails with what the run is doing (its pending activities and
+ * their last failures, its recent events), so a hang in CI says where it hangs.
+ */
+async function resultOrDiagnosis(handle: WorkflowHandle, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  try {
+    const outcome = await Promise.race([handle.result(), late]);
+    if (outcome !== 'late') return outcome;
+  } finally {
+    clearTimeout(timer);
+  }
+  const described = await handle.describe();
+  const history = await handle.fetchHistory();
+  const events = (history.events ?? []).slice(-15).map((e) => `${String(e.eventId)}:${String(e.eventType)}`);
+  const pending = (described.raw.pendingActivities ?? []).map((a) => ({
+    activity: a.activityType?.name,
+    state: a.state,
+    attempt: a.attempt,
+    lastFailure: a.lastFailure?.message,
+  }));
+  throw new Error(`no result within ${ms} ms: status ${described.status.name}; pending ${JSON.stringify(pending)}; last events ${events.join(' ')}`);
+}
 
 let schemaCounter = 0;
 
@@ -302,7 +328,9 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
   test('a bulk stored but never started (crash between store and start) is started by the reconciler', async () => {
     const { url, db: stackDb } = await freshDatabase(kind);
     await stackDb.destroy();
-    const stack = await createTestStack(env, { databaseUrl: url });
+    // Short leases: on a loaded machine the time-skipping server may time a batch attempt out, and its retry then
+    // waits out the earlier lease in real time (the default lease would outlast the test).
+    const stack = await createTestStack(env, { databaseUrl: url, leaseTiming: { submitTimeoutMs: 2000, leaseMs: 3000, clockMarginMs: 100 } });
     // One workflow id per database kind: both kinds run on the same Temporal server.
     const orphan = `orphan-${kind}`;
     try {
@@ -317,7 +345,7 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
         message(orphan, 1, { send_at: stack.clock.now, validity_ends_at: stack.clock.now + 3_600_000 }),
       ]);
       expect(await stack.bulks.reconcileUnstarted()).toBe(1);
-      const counts = await stack.client.workflow.getHandle(bulkWorkflowId('acme', orphan)).result();
+      const counts = await resultOrDiagnosis(stack.client.workflow.getHandle(bulkWorkflowId('acme', orphan)), 60_000);
       expect(counts).toMatchObject({ total: 2, sent: 2 });
       expect((await stack.repo.getBulk('acme', orphan))?.workflow_started).toBe(1);
       expect(await stack.bulks.reconcileUnstarted()).toBe(0);
@@ -333,5 +361,5 @@ describe.each(['sqlite', 'postgres'] as const)('%s', (kind) => {
     } finally {
       await stack.close();
     }
-  });
+  }, 150_000);
 });

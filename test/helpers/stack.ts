@@ -56,7 +56,8 @@ export async function createTestStack(
     simulator?: Partial<SimulatorOptions>;
     databaseUrl?: string;
     /** Wraps the simulator, e.g. to inject failures between the provider and the database. */
-    provider?: (simulator: SmsSimulator) => SmsProvider;
+    /** The provider to send through instead of the simulator; it may keep state in the stack's database. */
+    provider?: (simulator: SmsSimulator, db: Db) => SmsProvider;
     tuning?: WorkflowTuning;
     webhookSecrets?: Map<string, string>;
     callbackAllow?: string[];
@@ -79,7 +80,7 @@ export async function createTestStack(
   const callbackGuard = new CallbackGuard(options.callbackAllow ?? ['127.0.0.1']);
   const simulator = new SmsSimulator({ deliveryDelayMs: 50, submitDelayMs: 0, failureRate: 0, rejectRate: 0, ...options.simulator });
   const nudger = new ReportNudger(env.client as Client, silentLogger);
-  const provider = options.provider?.(simulator) ?? simulator;
+  const provider = options.provider?.(simulator, db) ?? simulator;
   (options.providerReports ? provider : simulator).onDeliveryReports(deliveryReportHandler(repo, silentLogger, (bulks) => nudger.nudge(bulks)));
   const replies: { via?: BulkService } = {};
   (options.providerReports ? provider : simulator).onInbound?.(

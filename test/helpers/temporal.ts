@@ -27,13 +27,20 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
 }
 
 export async function freePort(): Promise<number> {
+  // Linux hands out ephemeral ports at random, so a port just closed may be given to the next bind(0) of any
+  // process (a Temporal server picks its internal ports that way). A connection closed by the listening side first
+  // leaves the port in TIME_WAIT for a minute: bind(0) skips it then, while an explicit bind (SO_REUSEADDR, as
+  // Node and Go set) still gets it. The Temporal CLI reserves its own ports the same way.
   return new Promise((resolve, reject) => {
-    const srv = net.createServer();
+    const srv = net.createServer((socket) => socket.destroy());
+    srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => {
       const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
+      const client = net.connect({ host: '127.0.0.1', port });
+      client.once('error', reject);
+      client.once('close', () => srv.close(() => resolve(port)));
+      client.resume();
     });
-    srv.once('error', reject);
   });
 }
 

@@ -59,7 +59,10 @@ test('INBOUND_NUMBERS: number → account; one number for two accounts, or a bad
 test.each([
   [{ SMS_PROVIDER: 'infobip' }, /needs INFOBIP_BASE_URL and INFOBIP_API_KEY/],
   [{ SMS_PROVIDER: 'infobip', INFOBIP_BASE_URL: 'https://api.example.com', INFOBIP_API_KEY: 'key-12345678', INFOBIP_NOTIFY_URL: 'https://us.example.com' }, /needs INFOBIP_NOTIFY_TOKEN/],
-  [{ SMS_PROVIDER: 'smpp' }, /smpp is not built yet/],
+  [{ SMS_PROVIDER: 'smpp' }, /SMS_PROVIDER=smpp needs SMPP_HOST, SMPP_SYSTEM_ID and SMPP_PASSWORD/],
+  [{ SMS_PROVIDER: 'smpp', SMPP_HOST: 'smsc.example', SMPP_SYSTEM_ID: 'a-system-id-too-long', SMPP_PASSWORD: 'pw' }, /SMPP_SYSTEM_ID: at most 15 characters/],
+  [{ SMS_PROVIDER: 'smpp', SMPP_HOST: 'smsc.example', SMPP_SYSTEM_ID: 'acme', SMPP_PASSWORD: 'pw', SMPP_BIND: 'receiver' }, /SMPP_BIND/],
+  [{ SMS_PROVIDER: 'smpp', SMPP_HOST: 'smsc.example', SMPP_SYSTEM_ID: 'acme', SMPP_PASSWORD: 'pw', SMPP_WINDOW: '0' }, /SMPP_WINDOW/],
   [{ PROVIDER_MAX_TPS: '0' }, /PROVIDER_MAX_TPS:/],
 ])('a provider set up halfway stops startup with a line that says what is missing (%#)', (env, message) => {
   expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -1,0 +1,423 @@
+import { randomInt } from 'node:crypto';
+import { RateLimiterMemory, RateLimiterQueue } from 'rate-limiter-flexible';
+import type { PDU } from 'smpp';
+import type { Logger } from '../../config/logger';
+import type { Db } from '../../db/database';
+import type { StatusName } from '../../domain/status';
+import {
+  type DeliveryReportListener,
+  type InboundListener,
+  type OutboundSms,
+  type ProviderDeliveryReport,
+  type SmsProvider,
+  SubmitDeadlineError,
+  type SubmitOptions,
+  type SubmitResult,
+} from '../types';
+import { addressType, type LongMessageMode, smppAbsoluteTime, submitParts } from './encode';
+import { commandStatusName, type SmppBindSettings, SmppLink, SmppNotSentError } from './link';
+import { parseReceipt } from './receipt';
+
+export interface SmppProviderOptions extends SmppBindSettings {
+  db: Db;
+  /** submit_sm per second on this bind (SMPP_TPS); unset: as fast as the window allows. */
+  tps?: number;
+  longMessages?: LongMessageMode;
+  logger?: Logger;
+  /** How often unreported outcomes and expired in-doubt parts are looked at. */
+  sweepIntervalMs?: number;
+  /** How long past its validity an unconfirmed part waits for a receipt before it is reported EXPIRED_DLR_UNKNOWN. */
+  expiryGraceMs?: number;
+}
+
+/** Throttling answers: the SMSC is busy, the message is fine. */
+const THROTTLED = new Set([0x58 /* ESME_RTHROTTLED */, 0x14 /* ESME_RMSGQFUL */]);
+
+/** Permanent refusals of a submit_sm, as the statuses a report shows. */
+function refusalStatus(commandStatus: number): StatusName {
+  switch (commandStatus) {
+    case 0x0b: // ESME_RINVDSTADR
+    case 0x50: // ESME_RINVDSTTON
+    case 0x51: // ESME_RINVDSTNPI
+      return 'REJECTED_INVALID_DESTINATION';
+    case 0x0a: // ESME_RINVSRCADR
+    case 0x48: // ESME_RINVSRCTON
+    case 0x49: // ESME_RINVSRCNPI
+      return 'REJECTED_NETWORK';
+    case 0x01: // ESME_RINVMSGLEN
+      return 'REJECTED_MESSAGE_TOO_LONG';
+    default:
+      return 'REJECTED_SYSTEM_ERROR';
+  }
+}
+
+interface JournalEntry {
+  message: { parts: number; concat_ref: number; status: string | null; error: string | null } | undefined;
+  parts: Map<number, { state: string; smsc_id: string | null; error: string | null }>;
+}
+
+/**
+ * SMS over SMPP 3.4 (`SMS_PROVIDER=smpp`), with a journal in the product's database so a retried batch never
+ * sends a part twice.
+ *
+ * Exactly-once: SMPP has no way to ask an SMSC whether it holds a message. So every part is journaled
+ * (`smpp_parts`) before its submit_sm is written, and only a part with no row is ever sent: a retry after a crash
+ * sends the parts that never left and nothing else. A part whose submit_sm went out but whose response never came
+ * (the link dropped, the process died) is *in doubt*: it is never sent again (at most once). It counts as sent,
+ * and its outcome comes from a receipt that finds it by user_message_reference and destination (when the SMSC
+ * echoes that TLV), or else, once its validity has ended, as EXPIRED_DLR_UNKNOWN. Nothing is lost silently and
+ * nothing goes twice; the price is that such a message may go undelivered with a clear status.
+ *
+ * Receipts (deliver_sm with the receipt bit) become delivery reports once every part of a message has one; the
+ * deliver_sm_resp is sent only after the journal holds the receipt, so an SMSC that got no answer sends it again.
+ * Mobile-originated deliver_sm go to the inbound listeners, answered likewise after they took them.
+ */
+export class SmppProvider implements SmsProvider {
+  readonly name = 'smpp';
+  readonly sendsMms = false;
+  readonly link: SmppLink;
+  private readonly db: Db;
+  private readonly reportListeners: DeliveryReportListener[] = [];
+  private readonly inboundListeners: InboundListener[] = [];
+  private readonly pacer: RateLimiterQueue | undefined;
+  private readonly mode: LongMessageMode;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private readonly expiryGraceMs: number;
+  private readonly responseTimeoutMs: number;
+
+  constructor(private readonly options: SmppProviderOptions) {
+    this.db = options.db;
+    this.mode = options.longMessages ?? 'udh';
+    this.expiryGraceMs = options.expiryGraceMs ?? 60_000;
+    this.responseTimeoutMs = options.responseTimeoutMs ?? 10_000;
+    this.link = new SmppLink(options);
+    this.pacer = options.tps ? new RateLimiterQueue(new RateLimiterMemory({ points: options.tps, duration: 1 }), { maxQueueSize: 1_000_000 }) : undefined;
+    this.link.on('deliver', (pdu: PDU, respond: (status?: number) => void) => void this.onDeliver(pdu, respond));
+    this.link.on('unbound', () => options.logger?.warn('SMPP link lost; binding again'));
+    this.link.on('bound', () => options.logger?.info('SMPP bound'));
+    this.link.on('reconnect-failed', (err: Error) => options.logger?.warn({ err: err.message }, 'SMPP bind failed; retrying'));
+  }
+
+  /** Binds (fails when the SMSC refuses who we are) and starts the sweep. */
+  async start(): Promise<void> {
+    await this.link.start();
+    this.sweepTimer = setInterval(() => {
+      this.sweeping ??= this.sweep()
+        .catch((err: Error) => this.options.logger?.warn({ err: err.message }, 'SMPP sweep failed; retrying'))
+        .finally(() => (this.sweeping = undefined));
+    }, this.options.sweepIntervalMs ?? 2000);
+    this.sweepTimer.unref();
+  }
+
+  get bound(): boolean {
+    return this.link.isBound;
+  }
+
+  onDeliveryReports(listener: DeliveryReportListener): void {
+    this.reportListeners.push(listener);
+  }
+
+  onInbound(listener: InboundListener): void {
+    this.inboundListeners.push(listener);
+  }
+
+  private async journal(references: string[]): Promise<Map<string, JournalEntry>> {
+    const out = new Map<string, JournalEntry>();
+    if (references.length === 0) return out;
+    const [messages, parts] = await Promise.all([
+      this.db.selectFrom('smpp_messages').select(['reference', 'parts', 'concat_ref', 'status', 'error']).where('reference', 'in', references).execute(),
+      this.db.selectFrom('smpp_parts').select(['reference', 'part_no', 'state', 'smsc_id', 'error']).where('reference', 'in', references).execute(),
+    ]);
+    for (const m of messages) out.set(m.reference, { message: m, parts: new Map() });
+    for (const p of parts) {
+      const entry = out.get(p.reference) ?? { message: undefined, parts: new Map() };
+      entry.parts.set(p.part_no, p);
+      out.set(p.reference, entry);
+    }
+    return out;
+  }
+
+  async submit(messages: OutboundSms[], options: SubmitOptions = {}): Promise<SubmitResult[]> {
+    const known = await this.journal(messages.map((m) => m.reference));
+    const settled = await Promise.allSettled(messages.map((m) => this.submitOne(m, known.get(m.reference), options)));
+    // Every message ran to its end (sent, refused or left in doubt) before an error is reported: the journal is
+    // then what the retry reads.
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason as Error;
+    return settled.map((s) => (s as PromiseFulfilledResult<SubmitResult>).value);
+  }
+
+  private async submitOne(m: OutboundSms, entry: JournalEntry | undefined, options: SubmitOptions): Promise<SubmitResult> {
+    const concatRef = entry?.message?.concat_ref ?? randomInt(0, this.mode === 'sar' ? 65_536 : 256);
+    const parts = submitParts(m.text, { languageCode: m.languageCode, flash: m.flash, concatRef, mode: this.mode });
+    if (!entry?.message) {
+      await this.db
+        .insertInto('smpp_messages')
+        .values({ reference: m.reference, parts: parts.length, concat_ref: concatRef, to_number: m.to, validity_ends_at: m.validityEndsAt ?? null, status: null, error: null, done_at: null, created_at: Date.now() })
+        .onConflict((oc) => oc.column('reference').doNothing())
+        .execute();
+    }
+    let firstId: string | undefined;
+    for (const part of parts) {
+      const row = entry?.parts.get(part.partNo);
+      if (row) {
+        // Sent before: accepted, refused, or in doubt. Never written again.
+        if (row.state === 'refused') return { reference: m.reference, accepted: false, status: (entry?.message?.status as StatusName) ?? 'REJECTED_SYSTEM_ERROR' };
+        firstId ??= row.smsc_id ?? undefined;
+        continue;
+      }
+      const outcome = await this.sendPart(m, part, options);
+      if (!outcome.accepted) {
+        await this.db
+          .updateTable('smpp_messages')
+          .set({ status: outcome.status, error: outcome.error, done_at: Date.now(), reported: 1 })
+          .where('reference', '=', m.reference)
+          .execute();
+        return { reference: m.reference, accepted: false, status: outcome.status, error: outcome.error };
+      }
+      firstId ??= outcome.smscId;
+    }
+    return { reference: m.reference, accepted: true, providerMessageId: firstId ?? `smpp-unconfirmed:${m.reference}` };
+  }
+
+  /** One part: journaled, written, answered. Throttling answers wait and go again; a permanent refusal is the outcome. */
+  private async sendPart(
+    m: OutboundSms,
+    part: ReturnType<typeof submitParts>[number],
+    options: SubmitOptions,
+  ): Promise<{ accepted: true; smscId: string } | { accepted: false; status: StatusName; error: string }> {
+    const to = addressType(m.to);
+    const from = m.from ? addressType(m.from) : { ton: 0, npi: 0 };
+    let backoffMs = 100;
+    for (;;) {
+      if (options.deadline !== undefined && Date.now() >= options.deadline) throw new SubmitDeadlineError('SMPP submit deadline passed');
+      await this.pacer?.removeTokens(1);
+      const umr = randomInt(0, 65_536);
+      const resp = await this.link.withSlot(options.signal, async (send) => {
+        // The last moment before the wire: a part past the deadline is not written (the caller has given up on it).
+        if (options.deadline !== undefined && Date.now() >= options.deadline) throw new SubmitDeadlineError('SMPP submit deadline passed');
+        await this.db
+          .insertInto('smpp_parts')
+          .values({ reference: m.reference, part_no: part.partNo, state: 'sending', smsc_id: null, umr, to_number: m.to, sent_at: Date.now(), receipt_status: null, error: null })
+          .execute();
+        try {
+          return await send({
+            service_type: '',
+            source_addr_ton: from.ton,
+            source_addr_npi: from.npi,
+            source_addr: m.from ?? '',
+            dest_addr_ton: to.ton,
+            dest_addr_npi: to.npi,
+            destination_addr: m.to,
+            esm_class: part.esm_class,
+            protocol_id: 0,
+            priority_flag: 0,
+            ...(m.validityEndsAt ? { validity_period: smppAbsoluteTime(m.validityEndsAt) } : {}),
+            registered_delivery: 1,
+            data_coding: part.data_coding,
+            short_message: part.short_message,
+            user_message_reference: umr,
+            ...part.tlvs,
+          });
+        } catch (err) {
+          // Never written: the row goes, so the part is sent later. Written without an answer: the row stays
+          // `sending`, in doubt.
+          if (err instanceof SmppNotSentError) await this.deletePart(m.reference, part.partNo);
+          throw err;
+        }
+      });
+      if (resp.command_status === 0) {
+        const smscId = String(resp.message_id ?? '');
+        await this.db
+          .updateTable('smpp_parts')
+          .set({ state: 'accepted', smsc_id: smscId })
+          .where('reference', '=', m.reference)
+          .where('part_no', '=', part.partNo)
+          .execute();
+        return { accepted: true, smscId };
+      }
+      if (THROTTLED.has(resp.command_status) || resp.command === 'generic_nack') {
+        // Not taken: the row goes and the part waits and goes again (never failed for the SMSC being busy).
+        await this.deletePart(m.reference, part.partNo);
+        await new Promise((r) => setTimeout(r, backoffMs));
+        backoffMs = Math.min(backoffMs * 2, 2000);
+        continue;
+      }
+      const error = `${commandStatusName(resp.command_status)} on submit_sm`;
+      await this.db
+        .updateTable('smpp_parts')
+        .set({ state: 'refused', error })
+        .where('reference', '=', m.reference)
+        .where('part_no', '=', part.partNo)
+        .execute();
+      return { accepted: false, status: refusalStatus(resp.command_status), error };
+    }
+  }
+
+  private async deletePart(reference: string, partNo: number): Promise<void> {
+    await this.db.deleteFrom('smpp_parts').where('reference', '=', reference).where('part_no', '=', partNo).where('state', '=', 'sending').execute();
+  }
+
+  /**
+   * What the SMSC holds of these messages, by the journal: a message is held when every part was sent (accepted
+   * or in doubt). One with parts never written is not: the retry's submit sends just those.
+   */
+  async lookup(references: string[]): Promise<Map<string, string>> {
+    const known = await this.journal(references);
+    const held = new Map<string, string>();
+    for (const [reference, entry] of known) {
+      if (!entry.message || entry.message.error) continue;
+      if (entry.parts.size < entry.message.parts) continue;
+      if ([...entry.parts.values()].some((p) => p.state === 'refused')) continue;
+      held.set(reference, entry.parts.get(1)?.smsc_id ?? `smpp-unconfirmed:${reference}`);
+    }
+    return held;
+  }
+
+  private async onDeliver(pdu: PDU, respond: (status?: number) => void): Promise<void> {
+    try {
+      if ((Number(pdu.esm_class) & 0x3c) === 0x04) await this.onReceipt(pdu);
+      else await this.onMobileOriginated(pdu);
+      respond(0);
+    } catch (err) {
+      // Not stored: a temporary application error asks the SMSC to deliver it again later.
+      this.options.logger?.warn({ err: (err as Error).message }, 'could not take a deliver_sm; the SMSC will send it again');
+      respond(0x64 /* ESME_RX_T_APPN */);
+    }
+  }
+
+  private async onReceipt(pdu: PDU): Promise<void> {
+    const receipt = parseReceipt(pdu);
+    if (!receipt.status) return; // an intermediate receipt (ENROUTE, ACCEPTD): nothing final to record
+    const handset = String(pdu.source_addr ?? '');
+    let part = receipt.smscId
+      ? await this.db.selectFrom('smpp_parts').select(['reference', 'part_no']).where('smsc_id', '=', receipt.smscId).executeTakeFirst()
+      : undefined;
+    if (!part && receipt.umr !== undefined) {
+      // A part whose response was lost: found by the reference it carried, when exactly one in doubt matches.
+      const candidates = await this.db
+        .selectFrom('smpp_parts')
+        .select(['reference', 'part_no'])
+        .where('umr', '=', receipt.umr)
+        .where('to_number', '=', handset)
+        .where('state', 'in', ['sending', 'unconfirmed'])
+        .limit(2)
+        .execute();
+      if (candidates.length === 1) part = candidates[0];
+    }
+    if (!part) {
+      this.options.logger?.warn({ smscId: receipt.smscId }, 'SMPP receipt for no message we sent; acknowledged and dropped');
+      return;
+    }
+    await this.db
+      .updateTable('smpp_parts')
+      .set((eb) => ({ receipt_status: receipt.status, smsc_id: eb.fn.coalesce('smsc_id', eb.val(receipt.smscId ?? null)), error: receipt.error ?? null }))
+      .where('reference', '=', part.reference)
+      .where('part_no', '=', part.part_no)
+      .execute();
+    await this.settle(part.reference);
+    // The report goes at once; what fails here goes again from the sweep.
+    await this.reportSettled([part.reference]).catch(() => undefined);
+  }
+
+  /** A message whose parts all have a final receipt gets its outcome: delivered when all were, else the first failure. */
+  private async settle(reference: string): Promise<void> {
+    const [message, parts] = await Promise.all([
+      this.db.selectFrom('smpp_messages').select(['parts', 'status']).where('reference', '=', reference).executeTakeFirst(),
+      this.db.selectFrom('smpp_parts').select(['part_no', 'receipt_status', 'error']).where('reference', '=', reference).orderBy('part_no').execute(),
+    ]);
+    if (!message || message.status) return;
+    if (parts.length < message.parts || parts.some((p) => !p.receipt_status)) return;
+    const failed = parts.find((p) => p.receipt_status !== 'DELIVERED_TO_HANDSET');
+    await this.db
+      .updateTable('smpp_messages')
+      .set({ status: failed?.receipt_status ?? 'DELIVERED_TO_HANDSET', error: failed?.error ?? null, done_at: Date.now() })
+      .where('reference', '=', reference)
+      .where('status', 'is', null)
+      .execute();
+  }
+
+  /** Hands settled, unreported outcomes to the report listeners; marked reported once they took them. */
+  private async reportSettled(only?: string[]): Promise<void> {
+    let q = this.db
+      .selectFrom('smpp_messages')
+      .innerJoin('smpp_parts', (j) => j.onRef('smpp_parts.reference', '=', 'smpp_messages.reference').on('smpp_parts.part_no', '=', 1))
+      .select(['smpp_messages.reference', 'smpp_messages.status', 'smpp_messages.error', 'smpp_messages.done_at', 'smpp_parts.smsc_id'])
+      .where('smpp_messages.reported', '=', 0)
+      .where('smpp_messages.status', 'is not', null);
+    if (only) q = q.where('smpp_messages.reference', 'in', only);
+    const rows = await q.limit(1000).execute();
+    if (rows.length === 0) return;
+    const reports: ProviderDeliveryReport[] = rows.map((r) => ({
+      reference: r.reference,
+      providerMessageId: r.smsc_id ?? `smpp-unconfirmed:${r.reference}`,
+      status: r.status as StatusName,
+      doneAt: Number(r.done_at ?? Date.now()),
+      ...(r.error ? { error: r.error } : {}),
+    }));
+    for (const listener of this.reportListeners) await listener(reports);
+    await this.db
+      .updateTable('smpp_messages')
+      .set({ reported: 1 })
+      .where(
+        'reference',
+        'in',
+        rows.map((r) => r.reference),
+      )
+      .execute();
+  }
+
+  private async onMobileOriginated(pdu: PDU): Promise<void> {
+    const raw = pdu.short_message as { message?: string | Buffer } | Buffer | string | undefined;
+    const text = typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('latin1') : String(raw?.message ?? '');
+    const message = {
+      from: String(pdu.source_addr ?? '').replace(/^\+/, ''),
+      to: String(pdu.destination_addr ?? '').replace(/^\+/, ''),
+      text,
+      receivedAt: Date.now(),
+    };
+    for (const listener of this.inboundListeners) await listener([message]);
+  }
+
+  /**
+   * Parts whose response can no longer come become `unconfirmed`; unconfirmed parts past their validity (and a
+   * grace for late receipts) settle their message as EXPIRED_DLR_UNKNOWN; unreported outcomes are reported.
+   */
+  async sweep(): Promise<void> {
+    const now = Date.now();
+    await this.db
+      .updateTable('smpp_parts')
+      .set({ state: 'unconfirmed' })
+      .where('state', '=', 'sending')
+      .where('sent_at', '<', now - 2 * this.responseTimeoutMs)
+      .execute();
+    const expired = await this.db
+      .selectFrom('smpp_parts')
+      .innerJoin('smpp_messages', 'smpp_messages.reference', 'smpp_parts.reference')
+      .select('smpp_parts.reference')
+      .where('smpp_parts.state', '=', 'unconfirmed')
+      .where('smpp_parts.receipt_status', 'is', null)
+      .where('smpp_messages.status', 'is', null)
+      .where('smpp_messages.validity_ends_at', '<', now - this.expiryGraceMs)
+      .limit(1000)
+      .execute();
+    for (const { reference } of expired) {
+      await this.db
+        .updateTable('smpp_parts')
+        .set({ receipt_status: 'EXPIRED_DLR_UNKNOWN', error: 'no submit_sm_resp and no receipt: outcome unknown' })
+        .where('reference', '=', reference)
+        .where('state', '=', 'unconfirmed')
+        .where('receipt_status', 'is', null)
+        .execute();
+      await this.settle(reference);
+    }
+    await this.reportSettled();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.sweeping;
+    await this.link.stop();
+  }
+}
