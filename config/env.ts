@@ -113,6 +113,12 @@ export const envSchema = z.object({
   SMPP_TLS: z.enum(['true', 'false']).default('false'),
   /** submit_sm per second on the bind (the carrier's contracted rate); unset: as fast as the window allows. */
   SMPP_TPS: z.coerce.number().int().min(1).max(100_000).optional(),
+  /**
+   * A submit_sm sent without an answer (link dropped): `report` never sends it again and reports EXPIRED_DLR_UNKNOWN
+   * unless a receipt finds it within SMPP_IN_DOUBT_WAIT_S; `resend` sends it again (the SMSC may get it twice).
+   */
+  SMPP_IN_DOUBT: z.enum(['report', 'resend']).default('report'),
+  SMPP_IN_DOUBT_WAIT_S: z.coerce.number().int().min(1).max(7 * 86_400).default(600),
   /** Long messages as concatenation UDH (default), sar_* TLVs, or one message_payload TLV. */
   SMPP_LONG_MESSAGES: z.enum(['udh', 'sar', 'payload']).default('udh'),
   /** The simulator run as its own process (`npm run simulator`); unset → the simulator runs in-process. */

@@ -45,6 +45,8 @@ export type ProviderConfig = Pick<
   | 'SMPP_TLS'
   | 'SMPP_TPS'
   | 'SMPP_LONG_MESSAGES'
+  | 'SMPP_IN_DOUBT'
+  | 'SMPP_IN_DOUBT_WAIT_S'
   | 'dataDir'
 >;
 
@@ -87,6 +89,8 @@ export function createProvider(config: ProviderConfig, logger?: Logger, db?: Db)
         tls: config.SMPP_TLS === 'true',
         tps: config.SMPP_TPS,
         longMessages: config.SMPP_LONG_MESSAGES,
+        inDoubt: config.SMPP_IN_DOUBT,
+        inDoubtWaitMs: config.SMPP_IN_DOUBT_WAIT_S * 1000,
         logger,
       });
     default:

@@ -28,6 +28,14 @@ export interface SmppProviderOptions extends SmppBindSettings {
   sweepIntervalMs?: number;
   /** How long past its validity an unconfirmed part waits for a receipt before it is reported EXPIRED_DLR_UNKNOWN. */
   expiryGraceMs?: number;
+  /**
+   * A part whose submit_sm went out without an answer (SMPP_IN_DOUBT): `report` (default) never sends it again
+   * and reports EXPIRED_DLR_UNKNOWN when no receipt found it within `inDoubtWaitMs`; `resend` sends it again
+   * (at least once: the SMSC may then hold it twice).
+   */
+  inDoubt?: 'report' | 'resend';
+  /** How long an in-doubt part waits for a receipt that finds it (never past its validity); default 10 minutes. */
+  inDoubtWaitMs?: number;
 }
 
 /** Throttling answers: the SMSC is busy, the message is fine. */
@@ -63,10 +71,11 @@ interface JournalEntry {
  * Exactly-once: SMPP has no way to ask an SMSC whether it holds a message. So every part is journaled
  * (`smpp_parts`) before its submit_sm is written, and only a part with no row is ever sent: a retry after a crash
  * sends the parts that never left and nothing else. A part whose submit_sm went out but whose response never came
- * (the link dropped, the process died) is *in doubt*: it is never sent again (at most once). It counts as sent,
- * and its outcome comes from a receipt that finds it by user_message_reference and destination (when the SMSC
- * echoes that TLV), or else, once its validity has ended, as EXPIRED_DLR_UNKNOWN. Nothing is lost silently and
- * nothing goes twice; the price is that such a message may go undelivered with a clear status.
+ * (the link dropped, the process died) is *in doubt*. By default (SMPP_IN_DOUBT=report) it is never sent again
+ * (at most once): it counts as sent, and its outcome comes from a receipt that finds it by user_message_reference
+ * and destination (when the SMSC echoes that TLV), or else, after SMPP_IN_DOUBT_WAIT_S (or when its validity
+ * ends), as EXPIRED_DLR_UNKNOWN. Nothing is lost silently and nothing goes twice; the price is that such a message
+ * may go undelivered with a clear status. SMPP_IN_DOUBT=resend sends it again instead (at least once).
  *
  * Receipts (deliver_sm with the receipt bit) become delivery reports once every part of a message has one; the
  * deliver_sm_resp is sent only after the journal holds the receipt, so an SMSC that got no answer sends it again.
@@ -84,12 +93,16 @@ export class SmppProvider implements SmsProvider {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
   private readonly expiryGraceMs: number;
+  private readonly resendInDoubt: boolean;
+  private readonly inDoubtWaitMs: number;
   private readonly responseTimeoutMs: number;
 
   constructor(private readonly options: SmppProviderOptions) {
     this.db = options.db;
     this.mode = options.longMessages ?? 'udh';
     this.expiryGraceMs = options.expiryGraceMs ?? 60_000;
+    this.resendInDoubt = options.inDoubt === 'resend';
+    this.inDoubtWaitMs = options.inDoubtWaitMs ?? 600_000;
     this.responseTimeoutMs = options.responseTimeoutMs ?? 10_000;
     this.link = new SmppLink(options);
     this.pacer = options.tps ? new RateLimiterQueue(new RateLimiterMemory({ points: options.tps, duration: 1 }), { maxQueueSize: 1_000_000 }) : undefined;
@@ -160,7 +173,12 @@ export class SmppProvider implements SmsProvider {
     }
     let firstId: string | undefined;
     for (const part of parts) {
-      const row = entry?.parts.get(part.partNo);
+      let row = entry?.parts.get(part.partNo);
+      if (row && this.resendInDoubt && (row.state === 'sending' || row.state === 'unconfirmed')) {
+        // SMPP_IN_DOUBT=resend: at least once; the row goes and the part is written again.
+        await this.db.deleteFrom('smpp_parts').where('reference', '=', m.reference).where('part_no', '=', part.partNo).where('state', 'in', ['sending', 'unconfirmed']).execute();
+        row = undefined;
+      }
       if (row) {
         // Sent before: accepted, refused, or in doubt. Never written again.
         if (row.state === 'refused') return { reference: m.reference, accepted: false, status: (entry?.message?.status as StatusName) ?? 'REJECTED_SYSTEM_ERROR' };
@@ -270,6 +288,8 @@ export class SmppProvider implements SmsProvider {
       if (!entry.message || entry.message.error) continue;
       if (entry.parts.size < entry.message.parts) continue;
       if ([...entry.parts.values()].some((p) => p.state === 'refused')) continue;
+      // Resending what is in doubt: such a message is not held, so the retry submits it (again).
+      if (this.resendInDoubt && [...entry.parts.values()].some((p) => p.state === 'sending' || p.state === 'unconfirmed')) continue;
       held.set(reference, entry.parts.get(1)?.smsc_id ?? `smpp-unconfirmed:${reference}`);
     }
     return held;
@@ -399,10 +419,11 @@ export class SmppProvider implements SmsProvider {
       .where('smpp_parts.state', '=', 'unconfirmed')
       .where('smpp_parts.receipt_status', 'is', null)
       .where('smpp_messages.status', 'is', null)
-      .where('smpp_messages.validity_ends_at', '<', now - this.expiryGraceMs)
+      .where((eb) => eb.or([eb('smpp_messages.validity_ends_at', '<', now - this.expiryGraceMs), eb('smpp_parts.sent_at', '<', now - this.inDoubtWaitMs)]))
       .limit(1000)
       .execute();
     for (const { reference } of expired) {
+      if (this.resendInDoubt) break;
       await this.db
         .updateTable('smpp_parts')
         .set({ receipt_status: 'EXPIRED_DLR_UNKNOWN', error: 'no submit_sm_resp and no receipt: outcome unknown' })

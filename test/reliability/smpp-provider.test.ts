@@ -266,3 +266,21 @@ test('in doubt with no receipt that finds it: EXPIRED_DLR_UNKNOWN once its valid
   expect(reports[0]).toMatchObject({ reference: 'acme:x0', status: 'EXPIRED_DLR_UNKNOWN' });
   expect(smsc.accepted()).toHaveLength(1);
 }, 40_000);
+
+test('SMPP_IN_DOUBT=resend: the part in doubt is written again (at least once), and the message is delivered', async () => {
+  const smsc = await smscWith({ haltAfter: 2 });
+  const { provider, reports } = await providerFor(smsc, { window: 1, inDoubt: 'resend' });
+  const batch = Array.from({ length: 4 }, (_, i) => sms(`acme:r${i}`, String(41793029200 + i), `Resend ${i}`));
+  await expect(provider.submit(batch, { signal: AbortSignal.timeout(4000), deadline: Date.now() + 4000 })).rejects.toThrow();
+  await smsc.exited();
+  await smsc.run({});
+  await eventually(async () => provider.bound, 10_000);
+  const held = await provider.lookup(batch.map((m) => m.reference));
+  expect([...held.keys()]).toEqual(['acme:r0']); // r1 is in doubt: not held, so the retry sends it again
+  const results = await provider.submit(batch.filter((m) => !held.has(m.reference)));
+  expect(results.every((r) => r.accepted)).toBe(true);
+  const tos = smsc.accepted().map((a) => a.to);
+  expect(tos.filter((t) => t === '41793029201')).toHaveLength(2);
+  expect(new Set(tos).size).toBe(4);
+  await eventually(async () => new Set(reports.map((r) => r.reference)).size >= 4, 30_000);
+}, 60_000);
