@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { TestSmsc } from '../helpers/smsc';
+import { eventually } from '../helpers/stack';
 import { freePort } from '../helpers/temporal';
 
 const ROOT = path.join(__dirname, '../..');
@@ -111,3 +113,51 @@ test('npm start on a port in use fails at once naming the port, and leaves nothi
     blocker.close();
   }
 }, 90_000);
+
+describe('SMS_PROVIDER=smpp', () => {
+  let smsc: TestSmsc;
+  beforeAll(async () => {
+    smsc = await TestSmsc.start();
+  }, 60_000);
+  afterAll(async () => {
+    await smsc?.kill();
+  });
+
+  const smppEnv = (password: string) => ({ SMS_PROVIDER: 'smpp', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(smsc.port), SMPP_SYSTEM_ID: smsc.systemId, SMPP_PASSWORD: password });
+
+  test('a bind refused for bad credentials stops npm start with the reason, and leaves nothing running', async () => {
+    const p = await ports();
+    const run = await npmStart({ ...baseEnv(), ...smppEnv('wrongpw'), ...Object.fromEntries(Object.entries(p).map(([k, v]) => [k, String(v)])) });
+    run.ready.catch(() => undefined);
+    const code = await run.exited;
+    expect(code).not.toBe(0);
+    expect(run.output()).toMatch(/startup failed: SMPP: the SMSC refused the bind: ESME_RINVPASWD .*check SMPP_SYSTEM_ID and SMPP_PASSWORD/);
+    expect(run.output()).not.toMatch(/^API:/m);
+    expect(await listening(p.TEMPORAL_PORT)).toBe(false);
+  }, 90_000);
+
+  test('/healthz follows the bind: 503 while the SMSC is away, 200 once bound again; a stop unbinds cleanly', async () => {
+    const p = await ports();
+    const run = await npmStart({ ...baseEnv(), ...smppEnv(smsc.password), ...Object.fromEntries(Object.entries(p).map(([k, v]) => [k, String(v)])) });
+    await run.ready;
+    const health = async () => {
+      const res = await fetch(`http://127.0.0.1:${p.PORT}/healthz`);
+      return { status: res.status, body: (await res.json()) as { reason?: string } };
+    };
+    expect((await health()).status).toBe(200);
+    await smsc.kill();
+    const down = await eventually(async () => {
+      const h = await health();
+      return h.status === 503 ? h : undefined;
+    });
+    expect(down.body.reason).toMatch(/SMPP bind is down/);
+    await smsc.run();
+    await eventually(async () => (await health()).status === 200, 30_000);
+    const started = descendants(run.child.pid!);
+    run.child.kill('SIGTERM');
+    await run.exited;
+    await eventually(async () => !started.some(alive), 30_000);
+    // The SMSC saw an unbind before the connection closed (not just a dropped socket).
+    expect(smsc.log()).toMatch(/STATE UNBOUND BIND_TRX\n(.*\n)*CLOSED BIND_TRX/);
+  }, 120_000);
+});

@@ -274,7 +274,8 @@ public final class TestSmsc implements ServerMessageReceiverListener {
       if (request.getBindType() != BindType.BIND_TX) receivers.add(session);
       session.addSessionStateListener((SessionState now, SessionState before, Session s) -> {
         if (!now.isBound()) receivers.remove(session);
-        if (now == SessionState.CLOSED) say("CLOSED " + request.getBindType());
+        // UNBOUND: the ESME said goodbye (unbind); CLOSED straight from BOUND_*: the connection just went.
+        say((now == SessionState.CLOSED ? "CLOSED " : "STATE " + now + " ") + request.getBindType());
       });
       say("BOUND " + request.getBindType());
     } catch (Exception e) {
