@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import smpp, { type PDU, type Session } from 'smpp';
+import { Semaphore } from './semaphore';
 
 /** How to reach and bind to the SMSC (SMPP_* settings). */
 export interface SmppBindSettings {
@@ -178,14 +179,14 @@ export class SmppLink extends EventEmitter {
   private rx: BoundSession | undefined;
   private stopped = false;
   private connecting: Promise<void> | undefined;
-  private inFlight = 0;
-  private readonly windowWaiters: Array<() => void> = [];
+  private readonly window: Semaphore;
   private readonly upWaiters: Array<() => void> = [];
   private attempt = 0;
   lastError: Error | undefined;
 
   constructor(private readonly settings: SmppBindSettings) {
     super();
+    this.window = new Semaphore(settings.window);
   }
 
   get isBound(): boolean {
@@ -295,37 +296,13 @@ export class SmppLink extends EventEmitter {
    * submit_sm on. The slot is freed when `use` settles.
    */
   async withSlot<T>(signal: AbortSignal | undefined, use: (send: (fields: Record<string, unknown>) => Promise<PDU>) => Promise<T>): Promise<T> {
-    await this.acquireSlot(signal);
+    await this.window.acquire(signal);
     try {
       const bound = await this.waitBound(signal);
       return await use((fields) => bound.request('submit_sm', fields));
     } finally {
-      this.inFlight--;
-      this.windowWaiters.shift()?.();
+      this.window.release();
     }
-  }
-
-  /** A slot of the window, first come first served; a waiter that gives up (signal) leaves the queue. */
-  private acquireSlot(signal: AbortSignal | undefined): Promise<void> {
-    signal?.throwIfAborted();
-    if (this.inFlight < this.settings.window && this.windowWaiters.length === 0) {
-      this.inFlight++;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      const waiter = () => {
-        signal?.removeEventListener('abort', onAbort);
-        this.inFlight++;
-        resolve();
-      };
-      const onAbort = () => {
-        const at = this.windowWaiters.indexOf(waiter);
-        if (at >= 0) this.windowWaiters.splice(at, 1);
-        reject(signal!.reason as Error);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.windowWaiters.push(waiter);
-    });
   }
 
   /** Unbinds cleanly (waits for the unbind_resp, briefly) and stops reconnecting. */

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { sql } from 'kysely';
 import { RateLimiterMemory, RateLimiterQueue } from 'rate-limiter-flexible';
 import type { PDU } from 'smpp';
 import type { Logger } from '../../config/logger';
@@ -14,9 +15,11 @@ import {
   type SubmitOptions,
   type SubmitResult,
 } from '../types';
-import { addressType, type LongMessageMode, smppAbsoluteTime, submitParts } from './encode';
+import { addressType, type LongMessageMode, smppAbsoluteTime, type SubmitPart, submitParts } from './encode';
 import { commandStatusName, type SmppBindSettings, SmppLink, SmppNotSentError } from './link';
+import { JournalWriter } from './journal';
 import { parseReceipt } from './receipt';
+import { Semaphore } from './semaphore';
 
 export interface SmppProviderOptions extends SmppBindSettings {
   db: Db;
@@ -37,6 +40,9 @@ export interface SmppProviderOptions extends SmppBindSettings {
   /** How long an in-doubt part waits for a receipt that finds it (never past its validity); default 10 minutes. */
   inDoubtWaitMs?: number;
 }
+
+/** How long receipts gather before they are stored together. */
+const RECEIPT_BATCH_MS = 20;
 
 /** Throttling answers: the SMSC is busy, the message is fine. */
 const THROTTLED = new Set([0x58 /* ESME_RTHROTTLED */, 0x14 /* ESME_RMSGQFUL */]);
@@ -94,6 +100,12 @@ export class SmppProvider implements SmsProvider {
   private sweeping: Promise<void> | undefined;
   private readonly expiryGraceMs: number;
   private readonly resendInDoubt: boolean;
+  private readonly writer: JournalWriter;
+  /** Parts journaled and waiting for a slot of the window. */
+  private readonly ahead: Semaphore;
+  private readonly receipts: Array<{ pdu: PDU; respond: (status?: number) => void }> = [];
+  private receiptTimer: NodeJS.Timeout | undefined;
+  private takingReceipts = false;
   private readonly inDoubtWaitMs: number;
   private readonly responseTimeoutMs: number;
 
@@ -105,6 +117,8 @@ export class SmppProvider implements SmsProvider {
     this.inDoubtWaitMs = options.inDoubtWaitMs ?? 600_000;
     this.responseTimeoutMs = options.responseTimeoutMs ?? 10_000;
     this.link = new SmppLink(options);
+    this.writer = new JournalWriter(options.db);
+    this.ahead = new Semaphore(options.window);
     this.pacer = options.tps ? new RateLimiterQueue(new RateLimiterMemory({ points: options.tps, duration: 1 }), { maxQueueSize: 1_000_000 }) : undefined;
     this.link.on('deliver', (pdu: PDU, respond: (status?: number) => void) => void this.onDeliver(pdu, respond));
     this.link.on('unbound', () => options.logger?.warn('SMPP link lost; binding again'));
@@ -153,24 +167,41 @@ export class SmppProvider implements SmsProvider {
 
   async submit(messages: OutboundSms[], options: SubmitOptions = {}): Promise<SubmitResult[]> {
     const known = await this.journal(messages.map((m) => m.reference));
-    const settled = await Promise.allSettled(messages.map((m) => this.submitOne(m, known.get(m.reference), options)));
-    // Every message ran to its end (sent, refused or left in doubt) before an error is reported: the journal is
-    // then what the retry reads.
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason as Error;
-    return settled.map((s) => (s as PromiseFulfilledResult<SubmitResult>).value);
-  }
-
-  private async submitOne(m: OutboundSms, entry: JournalEntry | undefined, options: SubmitOptions): Promise<SubmitResult> {
-    const concatRef = entry?.message?.concat_ref ?? randomInt(0, this.mode === 'sar' ? 65_536 : 256);
-    const parts = submitParts(m.text, { languageCode: m.languageCode, flash: m.flash, concatRef, mode: this.mode });
-    if (!entry?.message) {
+    const planned = messages.map((m) => {
+      const entry = known.get(m.reference);
+      const concatRef = entry?.message?.concat_ref ?? randomInt(0, this.mode === 'sar' ? 65_536 : 256);
+      return { m, entry, concatRef, parts: submitParts(m.text, { languageCode: m.languageCode, flash: m.flash, concatRef, mode: this.mode }) };
+    });
+    const fresh = planned.filter((p) => !p.entry?.message);
+    const now = Date.now();
+    for (let i = 0; i < fresh.length; i += 500) {
       await this.db
         .insertInto('smpp_messages')
-        .values({ reference: m.reference, parts: parts.length, concat_ref: concatRef, to_number: m.to, validity_ends_at: m.validityEndsAt ?? null, status: null, error: null, done_at: null, created_at: Date.now() })
+        .values(
+          fresh.slice(i, i + 500).map(({ m, concatRef, parts }) => ({
+            reference: m.reference,
+            parts: parts.length,
+            concat_ref: concatRef,
+            to_number: m.to,
+            validity_ends_at: m.validityEndsAt ?? null,
+            status: null,
+            error: null,
+            done_at: null,
+            created_at: now,
+          })),
+        )
         .onConflict((oc) => oc.column('reference').doNothing())
         .execute();
     }
+    const settled = await Promise.allSettled(planned.map((p) => this.submitOne(p.m, p.entry, p.parts, options)));
+    // Every message ran to its end (sent, refused or left in doubt) before an error is reported: the journal is
+    // then what the retry reads.
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason as Error;
+    return settled.map((r) => (r as PromiseFulfilledResult<SubmitResult>).value);
+  }
+
+  private async submitOne(m: OutboundSms, entry: JournalEntry | undefined, parts: SubmitPart[], options: SubmitOptions): Promise<SubmitResult> {
     let firstId: string | undefined;
     for (const part of parts) {
       let row = entry?.parts.get(part.partNo);
@@ -199,10 +230,14 @@ export class SmppProvider implements SmsProvider {
     return { reference: m.reference, accepted: true, providerMessageId: firstId ?? `smpp-unconfirmed:${m.reference}` };
   }
 
-  /** One part: journaled, written, answered. Throttling answers wait and go again; a permanent refusal is the outcome. */
+  /**
+   * One part: journaled, written, answered. Throttling answers wait and go again; a permanent refusal is the
+   * outcome. The row is written ahead of a slot of the window (at most `window` rows wait so), so the journal's
+   * group commit overlaps the submits in flight: after a crash at most that many more parts are in doubt.
+   */
   private async sendPart(
     m: OutboundSms,
-    part: ReturnType<typeof submitParts>[number],
+    part: SubmitPart,
     options: SubmitOptions,
   ): Promise<{ accepted: true; smscId: string } | { accepted: false; status: StatusName; error: string }> {
     const to = addressType(m.to);
@@ -212,15 +247,15 @@ export class SmppProvider implements SmsProvider {
       if (options.deadline !== undefined && Date.now() >= options.deadline) throw new SubmitDeadlineError('SMPP submit deadline passed');
       await this.pacer?.removeTokens(1);
       const umr = randomInt(0, 65_536);
-      const resp = await this.link.withSlot(options.signal, async (send) => {
-        // The last moment before the wire: a part past the deadline is not written (the caller has given up on it).
-        if (options.deadline !== undefined && Date.now() >= options.deadline) throw new SubmitDeadlineError('SMPP submit deadline passed');
-        await this.db
-          .insertInto('smpp_parts')
-          .values({ reference: m.reference, part_no: part.partNo, state: 'sending', smsc_id: null, umr, to_number: m.to, sent_at: Date.now(), receipt_status: null, error: null })
-          .execute();
-        try {
-          return await send({
+      await this.ahead.acquire(options.signal);
+      let written = false;
+      let resp: PDU;
+      try {
+        await this.writer.insert({ reference: m.reference, partNo: part.partNo, umr, to: m.to });
+        resp = await this.link.withSlot(options.signal, async (send) => {
+          // The last moment before the wire: a part past the deadline is not written (the caller has given up on it).
+          if (options.deadline !== undefined && Date.now() >= options.deadline) throw new SubmitDeadlineError('SMPP submit deadline passed');
+          const answer = send({
             service_type: '',
             source_addr_ton: from.ton,
             source_addr_npi: from.npi,
@@ -238,43 +273,37 @@ export class SmppProvider implements SmsProvider {
             user_message_reference: umr,
             ...part.tlvs,
           });
-        } catch (err) {
-          // Never written: the row goes, so the part is sent later. Written without an answer: the row stays
-          // `sending`, in doubt.
-          if (err instanceof SmppNotSentError) await this.deletePart(m.reference, part.partNo);
-          throw err;
+          written = true;
+          this.ahead.release();
+          return answer;
+        });
+      } catch (err) {
+        if (!written) {
+          this.ahead.release();
+          // Never written (aborted, past the deadline, not writable): the row goes, so the part is sent later.
+          // Written without an answer: the row stays `sending`, in doubt.
+          await this.writer.unsent(m.reference, part.partNo).catch(() => undefined);
+        } else if (err instanceof SmppNotSentError) {
+          await this.writer.unsent(m.reference, part.partNo).catch(() => undefined);
         }
-      });
+        throw err;
+      }
       if (resp.command_status === 0) {
         const smscId = String(resp.message_id ?? '');
-        await this.db
-          .updateTable('smpp_parts')
-          .set({ state: 'accepted', smsc_id: smscId })
-          .where('reference', '=', m.reference)
-          .where('part_no', '=', part.partNo)
-          .execute();
+        await this.writer.accepted(m.reference, part.partNo, smscId);
         return { accepted: true, smscId };
       }
       if (THROTTLED.has(resp.command_status) || resp.command === 'generic_nack') {
         // Not taken: the row goes and the part waits and goes again (never failed for the SMSC being busy).
-        await this.deletePart(m.reference, part.partNo);
+        await this.writer.unsent(m.reference, part.partNo);
         await new Promise((r) => setTimeout(r, backoffMs));
         backoffMs = Math.min(backoffMs * 2, 2000);
         continue;
       }
       const error = `${commandStatusName(resp.command_status)} on submit_sm`;
-      await this.db
-        .updateTable('smpp_parts')
-        .set({ state: 'refused', error })
-        .where('reference', '=', m.reference)
-        .where('part_no', '=', part.partNo)
-        .execute();
+      await this.writer.refused(m.reference, part.partNo, error);
       return { accepted: false, status: refusalStatus(resp.command_status), error };
     }
-  }
-
-  private async deletePart(reference: string, partNo: number): Promise<void> {
-    await this.db.deleteFrom('smpp_parts').where('reference', '=', reference).where('part_no', '=', partNo).where('state', '=', 'sending').execute();
   }
 
   /**
@@ -295,67 +324,117 @@ export class SmppProvider implements SmsProvider {
     return held;
   }
 
-  private async onDeliver(pdu: PDU, respond: (status?: number) => void): Promise<void> {
-    try {
-      if ((Number(pdu.esm_class) & 0x3c) === 0x04) await this.onReceipt(pdu);
-      else await this.onMobileOriginated(pdu);
-      respond(0);
-    } catch (err) {
-      // Not stored: a temporary application error asks the SMSC to deliver it again later.
-      this.options.logger?.warn({ err: (err as Error).message }, 'could not take a deliver_sm; the SMSC will send it again');
-      respond(0x64 /* ESME_RX_T_APPN */);
-    }
-  }
-
-  private async onReceipt(pdu: PDU): Promise<void> {
-    const receipt = parseReceipt(pdu);
-    if (!receipt.status) return; // an intermediate receipt (ENROUTE, ACCEPTD): nothing final to record
-    const handset = String(pdu.source_addr ?? '');
-    let part = receipt.smscId
-      ? await this.db.selectFrom('smpp_parts').select(['reference', 'part_no']).where('smsc_id', '=', receipt.smscId).executeTakeFirst()
-      : undefined;
-    if (!part && receipt.umr !== undefined) {
-      // A part whose response was lost: found by the reference it carried, when exactly one in doubt matches.
-      const candidates = await this.db
-        .selectFrom('smpp_parts')
-        .select(['reference', 'part_no'])
-        .where('umr', '=', receipt.umr)
-        .where('to_number', '=', handset)
-        .where('state', 'in', ['sending', 'unconfirmed'])
-        .limit(2)
-        .execute();
-      if (candidates.length === 1) part = candidates[0];
-    }
-    if (!part) {
-      this.options.logger?.warn({ smscId: receipt.smscId }, 'SMPP receipt for no message we sent; acknowledged and dropped');
+  private onDeliver(pdu: PDU, respond: (status?: number) => void): void {
+    if ((Number(pdu.esm_class) & 0x3c) === 0x04) {
+      // Receipts are taken in batches (one transaction for what arrived meanwhile), answered once stored.
+      this.receipts.push({ pdu, respond });
+      this.receiptTimer ??= setTimeout(() => void this.takeReceipts(), RECEIPT_BATCH_MS);
       return;
     }
-    await this.db
-      .updateTable('smpp_parts')
-      .set((eb) => ({ receipt_status: receipt.status, smsc_id: eb.fn.coalesce('smsc_id', eb.val(receipt.smscId ?? null)), error: receipt.error ?? null }))
-      .where('reference', '=', part.reference)
-      .where('part_no', '=', part.part_no)
-      .execute();
-    await this.settle(part.reference);
-    // The report goes at once; what fails here goes again from the sweep.
-    await this.reportSettled([part.reference]).catch(() => undefined);
+    this.onMobileOriginated(pdu).then(
+      () => respond(0),
+      (err: Error) => {
+        // Not stored: a temporary application error asks the SMSC to deliver it again later.
+        this.options.logger?.warn({ err: err.message }, 'could not take a mobile-originated message; the SMSC will send it again');
+        respond(0x64 /* ESME_RX_T_APPN */);
+      },
+    );
   }
 
-  /** A message whose parts all have a final receipt gets its outcome: delivered when all were, else the first failure. */
-  private async settle(reference: string): Promise<void> {
-    const [message, parts] = await Promise.all([
-      this.db.selectFrom('smpp_messages').select(['parts', 'status']).where('reference', '=', reference).executeTakeFirst(),
-      this.db.selectFrom('smpp_parts').select(['part_no', 'receipt_status', 'error']).where('reference', '=', reference).orderBy('part_no').execute(),
-    ]);
-    if (!message || message.status) return;
-    if (parts.length < message.parts || parts.some((p) => !p.receipt_status)) return;
-    const failed = parts.find((p) => p.receipt_status !== 'DELIVERED_TO_HANDSET');
-    await this.db
-      .updateTable('smpp_messages')
-      .set({ status: failed?.receipt_status ?? 'DELIVERED_TO_HANDSET', error: failed?.error ?? null, done_at: Date.now() })
-      .where('reference', '=', reference)
-      .where('status', 'is', null)
-      .execute();
+  private async takeReceipts(): Promise<void> {
+    if (this.takingReceipts) return;
+    this.takingReceipts = true;
+    try {
+      while (this.receipts.length > 0) {
+        const batch = this.receipts.splice(0, 1000);
+        try {
+          const references = await this.applyReceipts(batch.map((b) => b.pdu));
+          for (const b of batch) b.respond(0);
+          // The reports go at once; what fails here goes again from the sweep.
+          if (references.length > 0) await this.reportSettled(references).catch(() => undefined);
+        } catch (err) {
+          this.options.logger?.warn({ err: (err as Error).message }, 'could not store SMPP receipts; the SMSC will send them again');
+          for (const b of batch) b.respond(0x64 /* ESME_RX_T_APPN */);
+        }
+      }
+    } finally {
+      this.takingReceipts = false;
+      this.receiptTimer = undefined;
+      if (this.receipts.length > 0) this.receiptTimer = setTimeout(() => void this.takeReceipts(), RECEIPT_BATCH_MS);
+    }
+  }
+
+  /** Stores final receipts on their parts and settles their messages; the references whose message settled. */
+  private async applyReceipts(pdus: PDU[]): Promise<string[]> {
+    const receipts = pdus.map((pdu) => ({ ...parseReceipt(pdu), handset: String(pdu.source_addr ?? '') })).filter((r) => r.status);
+    if (receipts.length === 0) return [];
+    const ids = [...new Set(receipts.map((r) => r.smscId).filter((id): id is string => !!id))];
+    const byId = new Map<string, { reference: string; part_no: number }>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.db.selectFrom('smpp_parts').select(['reference', 'part_no', 'smsc_id']).where('smsc_id', 'in', ids.slice(i, i + 500)).execute();
+      for (const r of rows) byId.set(r.smsc_id!, r);
+    }
+    const updates: Array<{ reference: string; partNo: number; status: string; error: string | null; smscId: string | null }> = [];
+    for (const r of receipts) {
+      let part = r.smscId ? byId.get(r.smscId) : undefined;
+      if (!part && r.umr !== undefined) {
+        // A part whose response was lost: found by the reference it carried, when exactly one in doubt matches.
+        const candidates = await this.db
+          .selectFrom('smpp_parts')
+          .select(['reference', 'part_no'])
+          .where('umr', '=', r.umr)
+          .where('to_number', '=', r.handset)
+          .where('state', 'in', ['sending', 'unconfirmed'])
+          .limit(2)
+          .execute();
+        if (candidates.length === 1) part = candidates[0];
+      }
+      if (!part) {
+        this.options.logger?.warn({ smscId: r.smscId }, 'SMPP receipt for no message we sent; acknowledged and dropped');
+        continue;
+      }
+      updates.push({ reference: part.reference, partNo: part.part_no, status: r.status!, error: r.error ?? null, smscId: r.smscId ?? null });
+    }
+    if (updates.length === 0) return [];
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < updates.length; i += 200) {
+        const values = sql.join(updates.slice(i, i + 200).map((u) => sql`(${u.reference}, ${String(u.partNo)}, ${u.status}, ${u.error}, ${u.smscId})`));
+        await sql`
+          with v(ref, part, status, err, sid) as (values ${values})
+          update smpp_parts set receipt_status = v.status, error = v.err, smsc_id = coalesce(smpp_parts.smsc_id, v.sid)
+          from v
+          where smpp_parts.reference = v.ref and smpp_parts.part_no = cast(v.part as integer)`.execute(trx);
+      }
+      await this.settle(trx, [...new Set(updates.map((u) => u.reference))]);
+    });
+    return [...new Set(updates.map((u) => u.reference))];
+  }
+
+  /** Messages whose parts all have a final receipt get their outcome: delivered when all were, else the first failure. */
+  private async settle(db: Db, references: string[]): Promise<void> {
+    for (let i = 0; i < references.length; i += 500) {
+      const chunk = references.slice(i, i + 500);
+      const [messages, parts] = await Promise.all([
+        db.selectFrom('smpp_messages').select(['reference', 'parts']).where('reference', 'in', chunk).where('status', 'is', null).execute(),
+        db.selectFrom('smpp_parts').select(['reference', 'part_no', 'receipt_status', 'error']).where('reference', 'in', chunk).orderBy('part_no').execute(),
+      ]);
+      const partsOf = new Map<string, typeof parts>();
+      for (const p of parts) partsOf.set(p.reference, [...(partsOf.get(p.reference) ?? []), p]);
+      const settled: Array<{ reference: string; status: string; error: string | null }> = [];
+      for (const m of messages) {
+        const ps = partsOf.get(m.reference) ?? [];
+        if (ps.length < m.parts || ps.some((p) => !p.receipt_status)) continue;
+        const failed = ps.find((p) => p.receipt_status !== 'DELIVERED_TO_HANDSET');
+        settled.push({ reference: m.reference, status: failed?.receipt_status ?? 'DELIVERED_TO_HANDSET', error: failed?.error ?? null });
+      }
+      if (settled.length === 0) continue;
+      const values = sql.join(settled.map((x) => sql`(${x.reference}, ${x.status}, ${x.error})`));
+      await sql`
+        with v(ref, status, err) as (values ${values})
+        update smpp_messages set status = v.status, error = v.err, done_at = ${Date.now()}
+        from v
+        where smpp_messages.reference = v.ref and smpp_messages.status is null`.execute(db);
+    }
   }
 
   /** Hands settled, unreported outcomes to the report listeners; marked reported once they took them. */
@@ -431,13 +510,15 @@ export class SmppProvider implements SmsProvider {
         .where('state', '=', 'unconfirmed')
         .where('receipt_status', 'is', null)
         .execute();
-      await this.settle(reference);
+      await this.settle(this.db, [reference]);
     }
     await this.reportSettled();
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
+    // Receipts not stored yet stay unanswered: the SMSC sends them again to the next bind.
+    clearTimeout(this.receiptTimer);
     await this.sweeping;
     await this.link.stop();
   }
