@@ -64,7 +64,7 @@ async function plainLoop(smsc: TestSmsc): Promise<number> {
 
 async function product(smsc: TestSmsc): Promise<{ rate: number; reportsWithinRun: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smpp-'));
-  const db = openDatabase({ sqliteFile: path.join(dir, 'orchestrator.sqlite') });
+  const db = openDatabase({ sqliteFile: path.join(dir, 'orchestrator.sqlite'), sqliteSynchronous: process.env.SQLITE_SYNCHRONOUS === 'normal' ? 'normal' : 'full' });
   await migrateToLatest(db);
   const provider = new SmppProvider({ db, host: '127.0.0.1', port: smsc.port, systemId: smsc.systemId, password: smsc.password, bind: 'transceiver', window: WINDOW, tls: false });
   let reports = 0;

@@ -23,17 +23,21 @@ interface Queued {
 
 /** Rows per multi-row statement (SQLite's bound-parameter limit, with room to spare). */
 const ROWS_PER_STATEMENT = 200;
-/** Ops per transaction. */
+/** Longest acceptances wait to be written while inserts keep coming. */
+const ACCEPTED_GATHER_MS = 50;
+/** Ops taken per round. */
 const MAX_BATCH = 2000;
 
 /**
- * The SMPP journal's writes, group-committed: every write that arrives while a transaction commits goes in the
- * next one, as one multi-row statement per kind. A caller's promise resolves once its write is durable, so a part
+ * The SMPP journal's writes, group-committed: every write that arrives while the previous round is being
+ * written goes in the next round, as one multi-row statement per kind (each atomic by itself). A caller's promise resolves once its write is durable, so a part
  * is written to the wire only after its row is (the exactly-once rule of providers/smpp/provider.ts), at one
  * fsync per batch instead of one per part.
  */
 export class JournalWriter {
   private readonly queue: Queued[] = [];
+  private readonly acceptedQueue: Queued[] = [];
+  private acceptedSince = Date.now();
   private flushing = false;
 
   constructor(private readonly db: Db) {}
@@ -65,13 +69,20 @@ export class JournalWriter {
   private async flush(): Promise<void> {
     this.flushing = true;
     try {
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 || this.acceptedQueue.length > 0) {
         const batch = this.queue.splice(0, MAX_BATCH);
-        try {
-          await this.db.transaction().execute((trx) => this.apply(trx, batch.map((q) => q.op)));
-          for (const q of batch) q.resolve();
-        } catch (err) {
-          for (const q of batch) q.reject(err);
+        // Each statement is atomic by itself (one multi-row INSERT or UPDATE), so none needs a transaction around
+        // it. Inserts go first, as parts wait for them before the wire; acceptances gather a little longer (no part
+        // waits for them, and fewer, bigger statements leave the connection to the inserts).
+        const byKind = (kind: Op['kind']) => batch.filter((q) => q.op.kind === kind);
+        this.acceptedQueue.push(...byKind('accepted'));
+        await this.settle(byKind('insert'), (ops) => this.insertRows(ops as Array<Extract<Op, { kind: 'insert' }>>));
+        for (const q of [...byKind('refused'), ...byKind('unsent')]) await this.settle([q], (ops) => this.single(ops[0]!));
+        const due = this.acceptedQueue.length >= ROWS_PER_STATEMENT || this.queue.length === 0 || Date.now() - this.acceptedSince >= ACCEPTED_GATHER_MS;
+        if (due && this.acceptedQueue.length > 0) {
+          const accepted = this.acceptedQueue.splice(0);
+          this.acceptedSince = Date.now();
+          await this.settle(accepted, (ops) => this.acceptRows(ops as Array<Extract<Op, { kind: 'accepted' }>>));
         }
       }
     } finally {
@@ -79,43 +90,56 @@ export class JournalWriter {
     }
   }
 
-  private async apply(trx: Db, ops: Op[]): Promise<void> {
-    const inserts = ops.filter((o): o is Extract<Op, { kind: 'insert' }> => o.kind === 'insert');
-    for (let i = 0; i < inserts.length; i += ROWS_PER_STATEMENT) {
-      await trx
-        .insertInto('smpp_parts')
-        .values(
-          inserts.slice(i, i + ROWS_PER_STATEMENT).map(({ part, at }) => ({
-            reference: part.reference,
-            part_no: part.partNo,
-            state: 'sending' as const,
-            smsc_id: null,
-            umr: part.umr,
-            to_number: part.to,
-            sent_at: at,
-            receipt_status: null,
-            error: null,
-          })),
-        )
-        .execute();
-    }
-    const accepted = ops.filter((o): o is Extract<Op, { kind: 'accepted' }> => o.kind === 'accepted');
-    for (let i = 0; i < accepted.length; i += ROWS_PER_STATEMENT) {
-      const values = sql.join(accepted.slice(i, i + ROWS_PER_STATEMENT).map((a) => sql`(${a.reference}, ${String(a.partNo)}, ${a.smscId})`));
-      // VALUES columns are untyped text in PostgreSQL, hence the cast.
-      await sql`
-        with v(ref, part, sid) as (values ${values})
-        update smpp_parts set state = 'accepted', smsc_id = v.sid
-        from v
-        where smpp_parts.reference = v.ref and smpp_parts.part_no = cast(v.part as integer)`.execute(trx);
-    }
-    for (const o of ops) {
-      if (o.kind === 'refused') {
-        await trx.updateTable('smpp_parts').set({ state: 'refused', error: o.error }).where('reference', '=', o.reference).where('part_no', '=', o.partNo).execute();
-      } else if (o.kind === 'unsent') {
-        // Ours and never written: `sending`, or `unconfirmed` if the sweep aged it while it waited for a slot.
-        await trx.deleteFrom('smpp_parts').where('reference', '=', o.reference).where('part_no', '=', o.partNo).where('state', 'in', ['sending', 'unconfirmed']).execute();
+  /** Runs `write` over the ops in statements of ROWS_PER_STATEMENT, settling each statement's callers with it. */
+  private async settle(queued: Queued[], write: (ops: Op[]) => Promise<unknown>): Promise<void> {
+    for (let i = 0; i < queued.length; i += ROWS_PER_STATEMENT) {
+      const chunk = queued.slice(i, i + ROWS_PER_STATEMENT);
+      try {
+        await write(chunk.map((q) => q.op));
+        for (const q of chunk) q.resolve();
+      } catch (err) {
+        for (const q of chunk) q.reject(err);
       }
     }
+  }
+
+  private insertRows(ops: Array<Extract<Op, { kind: 'insert' }>>) {
+    return this.db
+      .insertInto('smpp_parts')
+      .values(
+        ops.map(({ part, at }) => ({
+          reference: part.reference,
+          part_no: part.partNo,
+          state: 'sending' as const,
+          smsc_id: null,
+          umr: part.umr,
+          to_number: part.to,
+          sent_at: at,
+          receipt_status: null,
+          error: null,
+        })),
+      )
+      .execute();
+  }
+
+  private acceptRows(ops: Array<Extract<Op, { kind: 'accepted' }>>) {
+    const values = sql.join(ops.map((a) => sql`(${a.reference}, ${String(a.partNo)}, ${a.smscId})`));
+    // VALUES columns are untyped text in PostgreSQL, hence the cast.
+    return sql`
+      with v(ref, part, sid) as (values ${values})
+      update smpp_parts set state = 'accepted', smsc_id = v.sid
+      from v
+      where smpp_parts.reference = v.ref and smpp_parts.part_no = cast(v.part as integer)`.execute(this.db);
+  }
+
+  private single(o: Op) {
+    if (o.kind === 'refused') {
+      return this.db.updateTable('smpp_parts').set({ state: 'refused', error: o.error }).where('reference', '=', o.reference).where('part_no', '=', o.partNo).execute();
+    }
+    if (o.kind === 'unsent') {
+      // Ours and never written: `sending`, or `unconfirmed` if the sweep aged it while it waited for a slot.
+      return this.db.deleteFrom('smpp_parts').where('reference', '=', o.reference).where('part_no', '=', o.partNo).where('state', 'in', ['sending', 'unconfirmed']).execute();
+    }
+    throw new Error(`not a single-row op: ${o.kind}`);
   }
 }
