@@ -18,7 +18,7 @@ let stack: TestStack;
 let provider: SmppProvider;
 
 beforeAll(async () => {
-  [temporal, smsc] = await Promise.all([startConnectedDevServer(), TestSmsc.start({ receiptDelayMs: 200 })]);
+  [temporal, smsc] = await Promise.all([startConnectedDevServer(), TestSmsc.start({ receiptDelayMs: 200, rejectPrefix: '99', undeliverablePrefix: '4479' })]);
   stack = await createTestStack(temporal, {
     provider: (_simulator, db) =>
       (provider = new SmppProvider({
@@ -97,3 +97,34 @@ test('a STOP from a handset over SMPP opts the number out of the account that ow
   await eventually(async () => (await optOuts.optedOut('acme', ['41793109999'])).size === 1, 20_000);
   expect((await optOuts.optedOut('globex', ['41793109999'])).size).toBe(0);
 }, 30_000);
+
+test("a refusal and an undeliverable receipt reach the client's report with the SMPP words in error.description", async () => {
+  const receiver = await startReceiver();
+  try {
+    await stack.bulks.createBulk({
+      accountId: 'acme',
+      bulkId: 'smpp-errors',
+      messages: [
+        {
+          from: 'InfoSMS',
+          text: 'Errors',
+          flash: false,
+          intermediateReport: false,
+          notifyUrl: receiver.url,
+          destinations: [
+            { to: '99123456', messageId: 'refused' },
+            { to: '447900000001', messageId: 'undeliverable' },
+          ],
+        },
+      ],
+    });
+    const reports = await eventually(async () => (receiver.acceptedJsonReports().length >= 2 ? receiver.acceptedJsonReports() : undefined), 30_000);
+    const byId = new Map(reports.map((r) => [r.messageId, r as { status: { name: string }; error: { description: string; permanent: boolean } }]));
+    expect(byId.get('refused')!.status.name).toBe('REJECTED_INVALID_DESTINATION');
+    expect(byId.get('refused')!.error.description).toBe('Invalid destination address (ESME_RINVDSTADR (0x0000000b) on submit_sm)');
+    expect(byId.get('undeliverable')!.status.name).toBe('UNDELIVERABLE_NOT_DELIVERED');
+    expect(byId.get('undeliverable')!.error.description).toMatch(/\(stat:UNDELIV err:001\)$/);
+  } finally {
+    await receiver.close();
+  }
+}, 60_000);

@@ -1,4 +1,4 @@
-import { countSmsParts } from '../../domain/encoding';
+import { countSmsParts, encodeSms } from '../../domain/encoding';
 import { transliterate } from '../../domain/transliteration';
 import { effectiveValidityMinutes, validityEndsAt } from '../../domain/validity';
 
@@ -38,4 +38,30 @@ test('validity defaults to and is capped at 48 hours, counted from the send time
   expect(effectiveValidityMinutes(5000)).toBe(2880);
   expect(effectiveValidityMinutes(720)).toBe(720);
   expect(validityEndsAt(1_000, 10)).toBe(1_000 + 600_000);
+});
+
+describe('encodeSms: the octets match the count', () => {
+  test('GSM-7 escapes stay with their character across a part boundary', () => {
+    const text = `${'a'.repeat(152)}€${'b'.repeat(10)}`;
+    const e = encodeSms(text);
+    expect(e.parts).toBe(2);
+    // 152 septets fill part one short of 153: the escape pair does not fit and moves to part two whole.
+    expect(e.segments[0]).toHaveLength(152);
+    expect(e.segments[1]!.slice(0, 2)).toEqual([0x1b, 0x65]);
+  });
+
+  test('UCS-2 is UTF-16BE and never splits a surrogate pair', () => {
+    const text = `${'x'.repeat(66)}😀yyy`;
+    const e = encodeSms(text);
+    expect(e.encoding).toBe('UCS2');
+    expect(e.parts).toBe(2);
+    expect(e.segments[0]).toHaveLength(132);
+    expect(e.segments[1]!.slice(0, 4)).toEqual([0xd8, 0x3d, 0xde, 0x00]);
+  });
+
+  test('the Turkish single shift maps ş to its escaped septet', () => {
+    const e = encodeSms('ş', 'TR');
+    expect(e.singleShift).toBe('TR');
+    expect(e.segments).toEqual([[0x1b, 0x73]]);
+  });
 });
