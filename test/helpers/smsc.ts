@@ -21,6 +21,8 @@ export interface AcceptedSubmit {
   SAR_TOTAL_SEGMENTS?: number;
   SAR_SEGMENT_SEQNUM?: number;
   umr?: number;
+  /** When the SMSC accepted it (epoch ms). */
+  at: number;
 }
 
 export interface SmscOptions {

@@ -284,3 +284,14 @@ test('SMPP_IN_DOUBT=resend: the part in doubt is written again (at least once), 
   expect(new Set(tos).size).toBe(4);
   await eventually(async () => new Set(reports.map((r) => r.reference)).size >= 4, 30_000);
 }, 60_000);
+
+test('SMPP_TPS paces the submits of the bind', async () => {
+  const smsc = await smscWith();
+  const { provider } = await providerFor(smsc, { tps: 10 });
+  const results = await provider.submit(Array.from({ length: 25 }, (_, i) => sms(`acme:p${i}`, String(41793029300 + i), `Paced ${i}`)));
+  expect(results.every((r) => r.accepted)).toBe(true);
+  const at = smsc.accepted().map((a) => a.at).sort((a, b) => a - b);
+  // 25 at 10 a second: three one-second budgets, so the last goes at least two seconds' boundaries after the first.
+  expect(at.at(-1)! - at[0]!).toBeGreaterThanOrEqual(1000);
+  for (let i = 0; i + 20 < at.length; i++) expect(at[i + 20]! - at[i]!).toBeGreaterThanOrEqual(1000);
+}, 30_000);
