@@ -15,6 +15,7 @@ import { migrateToLatest, openDatabase } from '../db/database';
 import { SmppProvider } from '../providers/smpp/provider';
 import type { OutboundSms } from '../providers/types';
 import { TestSmsc } from '../test/helpers/smsc';
+import { processCpuSeconds } from './harness';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 10);
@@ -99,6 +100,8 @@ async function product(smsc: TestSmsc): Promise<{ rate: number; reportsWithinRun
   for (let round = 0; round < ROUNDS; round++) {
     for (const side of SIDES) {
       const smsc = await TestSmsc.start({ receiptDelayMs: 50 });
+      const cpu = () => ({ here: processCpuSeconds(process.pid) ?? 0, smsc: processCpuSeconds(smsc.pid) ?? 0 });
+      const before = cpu();
       try {
         if (side === 'plain') {
           plain.push(await plainLoop(smsc));
@@ -108,6 +111,8 @@ async function product(smsc: TestSmsc): Promise<{ rate: number; reportsWithinRun
           ours.push(r.rate);
           console.log(`round ${round + 1} product:     ${r.rate.toFixed(0)} msg/s (reports taken meanwhile: ${r.reportsWithinRun})`);
         }
+        const after = cpu();
+        console.log(`  CPU seconds: this process ${(after.here - before.here).toFixed(2)}, SMSC ${(after.smsc - before.smsc).toFixed(2)}`);
         if (smsc.accepted().length !== MESSAGES) throw new Error(`the SMSC accepted ${smsc.accepted().length} of ${MESSAGES}`);
       } finally {
         await smsc.kill();

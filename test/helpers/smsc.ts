@@ -114,6 +114,11 @@ export class TestSmsc {
     this.child!.stdin!.write(`MO ${from} ${to} ${text}\n`);
   }
 
+  /** The SMSC process's pid (benchmarks read its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   log(): string {
     return this.output;
   }
