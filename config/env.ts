@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -111,6 +112,8 @@ export const envSchema = z.object({
   /** submit_sm outstanding at once. */
   SMPP_WINDOW: z.coerce.number().int().min(1).max(1000).default(10),
   SMPP_TLS: z.enum(['true', 'false']).default('false'),
+  /** PEM file of certificates to trust for the SMSC besides the system's (a private CA or a self-signed SMSC). */
+  SMPP_TLS_CA_FILE: z.string().min(1).optional(),
   /** submit_sm per second on the bind (the carrier's contracted rate); unset: as fast as the window allows. */
   SMPP_TPS: z.coerce.number().int().min(1).max(100_000).optional(),
   /**
@@ -183,6 +186,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
   if (env.SMS_PROVIDER === 'smpp' && (!env.SMPP_HOST || !env.SMPP_SYSTEM_ID || env.SMPP_PASSWORD === undefined)) {
     throw new ConfigError('Invalid configuration: SMS_PROVIDER=smpp needs SMPP_HOST, SMPP_SYSTEM_ID and SMPP_PASSWORD');
+  }
+  if (env.SMPP_TLS_CA_FILE && !fs.existsSync(env.SMPP_TLS_CA_FILE)) {
+    throw new ConfigError(`Invalid configuration: SMPP_TLS_CA_FILE: no such file ${env.SMPP_TLS_CA_FILE}`);
   }
   return {
     ...env,

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/env';
 import type { Logger } from '../config/logger';
@@ -43,6 +44,7 @@ export type ProviderConfig = Pick<
   | 'SMPP_BIND'
   | 'SMPP_WINDOW'
   | 'SMPP_TLS'
+  | 'SMPP_TLS_CA_FILE'
   | 'SMPP_TPS'
   | 'SMPP_LONG_MESSAGES'
   | 'SMPP_IN_DOUBT'
@@ -87,6 +89,7 @@ export function createProvider(config: ProviderConfig, logger?: Logger, db?: Db)
         bind: config.SMPP_BIND,
         window: config.SMPP_WINDOW,
         tls: config.SMPP_TLS === 'true',
+        ...(config.SMPP_TLS_CA_FILE ? { tlsCa: fs.readFileSync(config.SMPP_TLS_CA_FILE, 'utf8') } : {}),
         tps: config.SMPP_TPS,
         longMessages: config.SMPP_LONG_MESSAGES,
         inDoubt: config.SMPP_IN_DOUBT,

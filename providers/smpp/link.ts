@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import tls from 'node:tls';
 import smpp, { type PDU, type Session } from 'smpp';
 import { Semaphore } from './semaphore';
 
@@ -14,6 +15,8 @@ export interface SmppBindSettings {
   /** Requests (submit_sm) outstanding at once on the transmitting session. */
   window: number;
   tls: boolean;
+  /** PEM certificates to trust for the SMSC's TLS certificate besides the system's (a private CA). */
+  tlsCa?: string;
   /** Longest wait for any response. */
   responseTimeoutMs?: number;
   enquireLinkMs?: number;
@@ -75,7 +78,11 @@ class BoundSession {
 
   static async open(settings: SmppBindSettings, mode: 'bind_transceiver' | 'bind_transmitter' | 'bind_receiver'): Promise<BoundSession> {
     const responseTimeoutMs = settings.responseTimeoutMs ?? 10_000;
-    const session = smpp.connect({ url: `${settings.tls ? 'ssmpp' : 'smpp'}://${settings.host}:${settings.port}` });
+    const session = smpp.connect({
+      url: `${settings.tls ? 'ssmpp' : 'smpp'}://${settings.host}:${settings.port}`,
+      // tls.connect options: the system's CAs plus the configured ones; the name checked is SMPP_HOST.
+      ...(settings.tls && settings.tlsCa ? { ca: [...tls.rootCertificates, settings.tlsCa] } : {}),
+    });
     const bound = new BoundSession(session, responseTimeoutMs);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

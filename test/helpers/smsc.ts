@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,22 @@ export interface SmscOptions {
   haltAfter?: number;
   receiptDelayMs?: number;
   echoReference?: boolean;
+  /** SMPP over TLS with this Java keystore (PKCS12) and its password. */
+  tls?: { keystore: string; password: string };
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1 in a PKCS12 keystore (keytool, from the JDK the SMSC runs on), and the
+ * certificate as PEM for the client to trust.
+ */
+export function selfSignedKeystore(): { keystore: string; password: string; certPem: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'smsc-tls-'));
+  const keystore = path.join(dir, 'smsc.p12');
+  const password = 'changeit-test';
+  const run = (args: string[]) => execFileSync('keytool', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  run(['-genkeypair', '-alias', 'smsc', '-keyalg', 'RSA', '-keysize', '2048', '-validity', '2', '-dname', 'CN=127.0.0.1', '-ext', 'SAN=ip:127.0.0.1', '-storetype', 'PKCS12', '-keystore', keystore, '-storepass', password, '-keypass', password]);
+  const certPem = run(['-exportcert', '-rfc', '-alias', 'smsc', '-keystore', keystore, '-storepass', password]).toString();
+  return { keystore, password, certPem };
 }
 
 /**
@@ -80,7 +96,9 @@ export class TestSmsc {
     if (o.haltAfter) args.push('--halt-after', String(o.haltAfter));
     if (o.receiptDelayMs !== undefined) args.push('--receipt-delay-ms', String(o.receiptDelayMs));
     if (o.echoReference === false) args.push('--no-echo-reference');
-    const child = spawn('java', ['-Xss512k', '-XX:+UseSerialGC', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const jvm = o.tls ? [`-Djavax.net.ssl.keyStore=${o.tls.keystore}`, `-Djavax.net.ssl.keyStorePassword=${o.tls.password}`, '-Djavax.net.ssl.keyStoreType=PKCS12'] : [];
+    if (o.tls) args.push('--tls');
+    const child = spawn('java', ['-Xss512k', '-XX:+UseSerialGC', ...jvm, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     const listening = new Promise<void>((resolve, reject) => {
       const lines = readline.createInterface({ input: child.stdout! });

@@ -7,7 +7,7 @@ import { migrateToLatest, openDatabase, type Db } from '../../db/database';
 import { SmppBindRefusedError } from '../../providers/smpp/link';
 import { SmppProvider, type SmppProviderOptions } from '../../providers/smpp/provider';
 import type { InboundSms, OutboundSms, ProviderDeliveryReport } from '../../providers/types';
-import { type SmscOptions, TestSmsc } from '../helpers/smsc';
+import { selfSignedKeystore, type SmscOptions, TestSmsc } from '../helpers/smsc';
 import { eventually } from '../helpers/stack';
 
 const open: Array<{ close(): Promise<void> }> = [];
@@ -295,3 +295,22 @@ test('SMPP_TPS paces the submits of the bind', async () => {
   expect(at.at(-1)! - at[0]!).toBeGreaterThanOrEqual(1000);
   for (let i = 0; i + 20 < at.length; i++) expect(at[i + 20]! - at[i]!).toBeGreaterThanOrEqual(1000);
 }, 30_000);
+
+test('SMPP over TLS: a bind to an SMSC with a certificate the configured CA file vouches for; an untrusted one is refused', async () => {
+  const tls = selfSignedKeystore();
+  const smsc = await smscWith({ tls: { keystore: tls.keystore, password: tls.password } });
+  const { provider, reports } = await providerFor(smsc, { tls: true, tlsCa: tls.certPem });
+  expect((await provider.submit([sms('acme:tls', '41793026740', 'over TLS')]))[0]).toMatchObject({ accepted: true });
+  await eventually(async () => reports.length >= 1);
+  expect(reports[0]).toMatchObject({ reference: 'acme:tls', status: 'DELIVERED_TO_HANDSET' });
+
+  const db = openDatabase({ sqliteFile: ':memory:' });
+  await migrateToLatest(db);
+  const untrusting = new SmppProvider({ db, host: '127.0.0.1', port: smsc.port, systemId: smsc.systemId, password: smsc.password, bind: 'transceiver', window: 1, tls: true });
+  try {
+    await expect(untrusting.start()).rejects.toThrow(/self.signed certificate/i);
+  } finally {
+    await untrusting.close();
+    await db.destroy();
+  }
+}, 60_000);

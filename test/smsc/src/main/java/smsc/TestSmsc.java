@@ -54,6 +54,7 @@ import org.jsmpp.session.ServerMessageReceiverListener;
 import org.jsmpp.session.Session;
 import org.jsmpp.session.SubmitMultiResult;
 import org.jsmpp.session.SubmitSmResult;
+import org.jsmpp.session.connection.socket.SSLServerSocketConnectionFactory;
 import org.jsmpp.util.MessageId;
 
 /**
@@ -66,7 +67,7 @@ import org.jsmpp.util.MessageId;
  * crash at the worst moment). Mobile-originated messages are injected on stdin: {@code MO <from> <to> <text>}.
  *
  * <p>Options: --port P --system-id S --password W --journal FILE [--throttle-every N] [--reject-prefix D]
- * [--undeliverable-prefix D] [--halt-after N] [--receipt-delay-ms MS] [--no-echo-reference]
+ * [--undeliverable-prefix D] [--halt-after N] [--receipt-delay-ms MS] [--no-echo-reference] [--tls]
  */
 public final class TestSmsc implements ServerMessageReceiverListener {
   private final String systemId;
@@ -243,8 +244,9 @@ public final class TestSmsc implements ServerMessageReceiverListener {
     }
   }
 
-  private void serve(int port) throws IOException {
-    try (SMPPServerSessionListener listener = new SMPPServerSessionListener(port)) {
+  private void serve(int port, boolean tls) throws IOException {
+    // TLS: the key comes from the standard javax.net.ssl.keyStore properties.
+    try (SMPPServerSessionListener listener = tls ? new SMPPServerSessionListener(port, new SSLServerSocketConnectionFactory()) : new SMPPServerSessionListener(port)) {
       listener.setPduProcessorDegree(8);
       listener.setQueueCapacity(1000);
       say("LISTENING " + port);
@@ -287,7 +289,7 @@ public final class TestSmsc implements ServerMessageReceiverListener {
     Map<String, String> opts = new LinkedHashMap<>();
     for (int i = 0; i < args.length; i++) {
       String key = args[i].replaceFirst("^--", "");
-      if (key.equals("no-echo-reference")) opts.put(key, "1");
+      if (key.equals("no-echo-reference") || key.equals("tls")) opts.put(key, "1");
       else opts.put(key, args[++i]);
     }
     TestSmsc smsc = new TestSmsc(opts);
@@ -295,7 +297,7 @@ public final class TestSmsc implements ServerMessageReceiverListener {
     Thread mo = new Thread(smsc::injectMobileOriginated, "mo");
     mo.setDaemon(true);
     mo.start();
-    smsc.serve(Integer.parseInt(opts.getOrDefault("port", "2775")));
+    smsc.serve(Integer.parseInt(opts.getOrDefault("port", "2775")), opts.containsKey("tls"));
   }
 
   @Override
