@@ -344,7 +344,8 @@ const migrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('smpp_parts_pk', ['reference', 'part_no'])
         .execute();
       await db.schema.createIndex('smpp_parts_smsc_id_idx').on('smpp_parts').column('smsc_id').execute();
-      await db.schema.createIndex('smpp_parts_doubt_idx').on('smpp_parts').columns(['state', 'umr', 'to_number']).execute();
+      // By user_message_reference alone: it never changes, so acceptances do not rewrite this index.
+      await db.schema.createIndex('smpp_parts_umr_idx').on('smpp_parts').column('umr').execute();
       await db.schema.alterTable('messages').addColumn('language_code', 'text').execute();
     },
     async down(db: Kysely<unknown>) {
