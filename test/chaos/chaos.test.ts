@@ -3,7 +3,8 @@
  * SIGKILLed and restarted, a Temporal dev server on a file, PostgreSQL restarted. Each asserts the promise:
  * every message accepted by the provider exactly once, final, with its report, and every bulk FINISHED.
  */
-import { appKills, type ChaosFigures, postgresRestart, temporalKill, workerKills } from './chaos';
+import { TestSmsc } from '../helpers/smsc';
+import { appKills, type ChaosFigures, postgresRestart, smppWorkerKills, temporalKill, workerKills } from './chaos';
 
 const SHORT = { messages: 20_000, submitDelayMs: 200, killAfterMs: [500, 3000] as [number, number] };
 const log = (line: string) => {
@@ -33,4 +34,23 @@ test('the Temporal server SIGKILLed while 50 bulks are scheduled and one dispatc
 
 test('PostgreSQL restarted during a dispatch', async () => {
   expectPromiseKept(await postgresRestart({ ...SHORT, kills: 1, log }));
+}, 600_000);
+
+test('SMPP: the worker SIGKILLed 2 times while it submits to the test SMSC', async () => {
+  const smsc = await TestSmsc.start({ receiptDelayMs: 100 });
+  try {
+    const window = 10;
+    const f = await smppWorkerKills({ messages: 20_000, kills: 2, killAfterMs: [200, 1500], smsc, window, log });
+    process.stdout.write(`${JSON.stringify(f)}\n`);
+    // Never twice at the SMSC; every message final with its report; the bulk FINISHED.
+    expect(f).toMatchObject({ duplicates: 0, notFinal: 0, withoutReport: 0, unfinishedBulks: 0 });
+    expect(f.killsDuringDispatch).toBeGreaterThanOrEqual(1);
+    // Delivered exactly when the SMSC took it; the rest were in doubt at a kill and are reported as such.
+    expect(f.delivered).toBe(f.accepted);
+    expect(f.delivered + f.expiredUnknown).toBe(f.messages);
+    // In doubt per kill: at most the window on the wire plus the rows journaled ahead of it (4 windows).
+    expect(f.expiredUnknown).toBeLessThanOrEqual(f.kills * 5 * window);
+  } finally {
+    await smsc.kill();
+  }
 }, 600_000);

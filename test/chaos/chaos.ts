@@ -13,6 +13,7 @@ import SQLite from 'better-sqlite3';
 import { Client as PgClient } from 'pg';
 import { startDevServer } from '../../temporal/dev-server';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
+import type { TestSmsc } from '../helpers/smsc';
 import { freePort } from '../helpers/temporal';
 
 const ROOT = path.join(__dirname, '../..');
@@ -109,6 +110,8 @@ class Role {
 
 interface Deployment {
   dir: string;
+  /** The SMSC of an SMPP deployment (the provider then). */
+  smsc?: TestSmsc;
   temporalPort: number;
   apiUrl: string;
   roles: Role[];
@@ -123,7 +126,7 @@ interface Deployment {
  * Temporal on a file, optionally PostgreSQL and the simulator as its own process, then the given roles.
  * `separate`: one API and one worker process; otherwise one `all` process (with the in-process simulator).
  */
-async function deploy(opts: { separate: boolean; postgres?: boolean; submitDelayMs: number }): Promise<Deployment> {
+async function deploy(opts: { separate: boolean; postgres?: boolean; submitDelayMs: number; smpp?: { smsc: TestSmsc; env: NodeJS.ProcessEnv } }): Promise<Deployment> {
   const cliPath = process.env.TEMPORAL_CLI_PATH;
   if (!cliPath) throw new Error('TEMPORAL_CLI_PATH is not set: run through npm test or npm run test:chaos');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-'));
@@ -146,6 +149,7 @@ async function deploy(opts: { separate: boolean; postgres?: boolean; submitDelay
     SIMULATOR_DELIVERY_DELAY_MS: '2000',
     SIMULATOR_SUBMIT_DELAY_MS: String(opts.submitDelayMs),
     ...(pg ? { DATABASE_URL: pg.url } : {}),
+    ...(opts.smpp?.env ?? {}),
   };
   const roles: Role[] = [];
   let simulatorUrl: string | undefined;
@@ -156,7 +160,12 @@ async function deploy(opts: { separate: boolean; postgres?: boolean; submitDelay
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    if (opts.separate) {
+    if (opts.separate && opts.smpp) {
+      const api = new Role('api', ['scripts/start.ts', 'api'], common, /^API:/);
+      const worker = new Role('worker', ['scripts/start.ts', 'worker'], common, /^Worker:/);
+      roles.push(api, worker);
+      await Promise.all([api.start(), worker.start()]);
+    } else if (opts.separate) {
       const simPort = await freePort();
       const sim = new Role('simulator', ['providers/simulator-server.ts'], { ...common, DATA_DIR: path.join(dir, 'simulator'), SIMULATOR_PORT: String(simPort), SIMULATOR_TOKEN: SIM_TOKEN }, /"listening"/);
       await sim.start();
@@ -178,6 +187,7 @@ async function deploy(opts: { separate: boolean; postgres?: boolean; submitDelay
   }
   return {
     dir,
+    smsc: opts.smpp?.smsc,
     temporalPort,
     apiUrl: `http://127.0.0.1:${apiPort}`,
     roles,
@@ -250,6 +260,11 @@ async function storedFigures(d: Deployment, bulkIds: string[]): Promise<{ notFin
 async function providerFigures(d: Deployment, bulkIds: string[]): Promise<{ accepted: number; duplicates: number }> {
   let accepted = 0;
   let duplicates = 0;
+  if (d.smsc) {
+    // One bulk per SMPP scenario: its destinations are the SMSC's whole journal.
+    const tos = d.smsc.accepted().map((a) => a.to);
+    return { accepted: new Set(tos).size, duplicates: tos.length - new Set(tos).size };
+  }
   for (const bulkId of bulkIds) {
     const prefix = `${ACCOUNT}:${bulkId}-`;
     if (d.simulatorUrl) {
@@ -425,6 +440,50 @@ export async function postgresRestart(opts: ChaosOptions): Promise<ChaosFigures>
     const during = await faultRepeatedly(d, 'pg-restart', opts, 'PostgreSQL restart', () => d.pg!.restart(2000));
     await waitFinished(d, ['pg-restart'], 15 * 60_000);
     return await figures(d, 'PostgreSQL restart', ['pg-restart'], opts.messages, opts.kills, during, started);
+  } finally {
+    await d.stop();
+  }
+}
+
+/** Messages of the bulks by final status, from the stored messages. */
+async function statusCounts(d: Deployment, bulkId: string): Promise<Map<string, number>> {
+  const db = new SQLite(path.join(d.dir, 'data', 'orchestrator.sqlite'), { readonly: true });
+  try {
+    const rows = db.prepare('select status_name as s, count(*) as n from messages where account_id = ? and bulk_id = ? group by status_name').all(ACCOUNT, bulkId) as Array<{ s: string; n: number }>;
+    return new Map(rows.map((r) => [r.s, r.n]));
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * SMS_PROVIDER=smpp: the worker process is killed while it submits over SMPP to the test SMSC, and restarted. The journal must keep every destination at most once at the
+ * SMSC; a part in doubt (written, unanswered at the kill, or journaled ahead and never written) is never sent
+ * again and ends EXPIRED_DLR_UNKNOWN unless a receipt found it; everything else is delivered; all final.
+ */
+export async function smppWorkerKills(opts: ChaosOptions & { smsc: TestSmsc; window: number }): Promise<ChaosFigures & { delivered: number; expiredUnknown: number; inDoubt: number }> {
+  const env = {
+    SMS_PROVIDER: 'smpp',
+    SMPP_HOST: '127.0.0.1',
+    SMPP_PORT: String(opts.smsc.port),
+    SMPP_SYSTEM_ID: opts.smsc.systemId,
+    SMPP_PASSWORD: opts.smsc.password,
+    SMPP_WINDOW: String(opts.window),
+    SMPP_IN_DOUBT_WAIT_S: '5',
+  };
+  const d = await deploy({ separate: true, submitDelayMs: 0, smpp: { smsc: opts.smsc, env } });
+  try {
+    const started = Date.now();
+    await postBulk(d, 'smpp-kills', opts.messages);
+    // roles: api, worker
+    const during = await faultRepeatedly(d, 'smpp-kills', opts, 'worker SIGKILL (SMPP)', killAndRestart(d.roles[1]!));
+    await waitFinished(d, ['smpp-kills'], 10 * 60_000);
+    const f = await figures(d, 'worker SIGKILL (SMPP to the test SMSC)', ['smpp-kills'], opts.messages, opts.kills, during, started);
+    const statuses = await statusCounts(d, 'smpp-kills');
+    const db = new SQLite(path.join(d.dir, 'data', 'orchestrator.sqlite'), { readonly: true });
+    const inDoubt = (db.prepare("select count(*) as n from smpp_parts where state in ('sending', 'unconfirmed')").get() as { n: number }).n;
+    db.close();
+    return { ...f, delivered: statuses.get('DELIVERED_TO_HANDSET') ?? 0, expiredUnknown: statuses.get('EXPIRED_DLR_UNKNOWN') ?? 0, inDoubt };
   } finally {
     await d.stop();
   }
