@@ -329,7 +329,14 @@ const migrations: Record<string, Migration> = {
         .addColumn('reported', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('smpp_messages_unreported_idx').on('smpp_messages').columns(['reported', 'status']).execute();
+      // Partial indexes: only the few rows the sweep looks for are in them, so the hot path barely maintains them.
+      await db.schema
+        .createIndex('smpp_messages_unreported_idx')
+        .on('smpp_messages')
+        .column('reference')
+        .where(sql<boolean>`reported = 0 and status is not null`)
+        .execute();
+      await db.schema.createIndex('smpp_messages_created_idx').on('smpp_messages').column('created_at').execute();
       await db.schema
         .createTable('smpp_parts')
         .addColumn('reference', 'text', (c) => c.notNull())
@@ -346,6 +353,12 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('smpp_parts_smsc_id_idx').on('smpp_parts').column('smsc_id').execute();
       // By user_message_reference alone: it never changes, so acceptances do not rewrite this index.
       await db.schema.createIndex('smpp_parts_umr_idx').on('smpp_parts').column('umr').execute();
+      await db.schema
+        .createIndex('smpp_parts_open_idx')
+        .on('smpp_parts')
+        .columns(['state', 'sent_at'])
+        .where(sql<boolean>`state in ('sending', 'unconfirmed')`)
+        .execute();
       await db.schema.alterTable('messages').addColumn('language_code', 'text').execute();
     },
     async down(db: Kysely<unknown>) {

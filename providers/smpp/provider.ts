@@ -39,6 +39,11 @@ export interface SmppProviderOptions extends SmppBindSettings {
   inDoubt?: 'report' | 'resend';
   /** How long an in-doubt part waits for a receipt that finds it (never past its validity); default 10 minutes. */
   inDoubtWaitMs?: number;
+  /**
+   * How long the journal keeps a message after its outcome was reported, or after its validity ended without one
+   * (no receipt will matter then); default 2 days.
+   */
+  retentionMs?: number;
 }
 
 /**
@@ -520,6 +525,25 @@ export class SmppProvider implements SmsProvider {
       await this.settle(this.db, [reference]);
     }
     await this.reportSettled();
+    await this.forgetOld(now);
+  }
+
+  /** Drops journal entries nothing will ask about any more (see retentionMs), a bounded number per sweep. */
+  private async forgetOld(now: number): Promise<void> {
+    const cutoff = now - (this.options.retentionMs ?? 2 * 86_400_000);
+    const old = await this.db
+      .selectFrom('smpp_messages')
+      .select('reference')
+      .where('created_at', '<', cutoff)
+      .where((eb) => eb.or([eb('reported', '=', 1), eb('validity_ends_at', '<', cutoff), eb('validity_ends_at', 'is', null)]))
+      .limit(1000)
+      .execute();
+    if (old.length === 0) return;
+    const references = old.map((r) => r.reference);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('smpp_parts').where('reference', 'in', references).execute();
+      await trx.deleteFrom('smpp_messages').where('reference', 'in', references).execute();
+    });
   }
 
   async close(): Promise<void> {

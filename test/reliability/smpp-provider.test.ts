@@ -314,3 +314,13 @@ test('SMPP over TLS: a bind to an SMSC with a certificate the configured CA file
     await db.destroy();
   }
 }, 60_000);
+
+test('the journal forgets a message once its report is out and the retention has passed', async () => {
+  const smsc = await smscWith();
+  const { provider, reports, db } = await providerFor(smsc, { retentionMs: 1000 });
+  await provider.submit([sms('acme:old', '41793026750', 'soon forgotten')]);
+  await eventually(async () => reports.length >= 1);
+  expect(await provider.lookup(['acme:old'])).toEqual(new Map([['acme:old', expect.any(String)]]));
+  await eventually(async () => (await db.selectFrom('smpp_parts').select('reference').execute()).length === 0, 10_000);
+  expect(await db.selectFrom('smpp_messages').select('reference').execute()).toEqual([]);
+}, 30_000);
