@@ -59,6 +59,14 @@ export class JournalWriter {
     return this.push({ kind: 'unsent', reference, partNo });
   }
 
+  /** Resolves once every write queued so far is written (bounded: at most `maxMs`). */
+  async idle(maxMs = 500): Promise<void> {
+    const until = Date.now() + maxMs;
+    while ((this.flushing || this.queue.length > 0 || this.acceptedQueue.length > 0) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   private push(op: Op): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ op, resolve, reject });

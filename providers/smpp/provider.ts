@@ -53,6 +53,12 @@ export interface SmppProviderOptions extends SmppBindSettings {
  */
 const JOURNAL_AHEAD_WINDOWS = 4;
 
+/**
+ * How long a receipt that matches no part is asked for again (ESME_RX_T_APPN) before it is acknowledged and
+ * dropped: long enough for the acceptance of its part to be written by whichever worker sent it.
+ */
+const UNMATCHED_RECEIPT_RETRY_MS = 60_000;
+
 /** How long receipts gather before they are stored together. */
 const RECEIPT_BATCH_MS = 20;
 
@@ -118,6 +124,8 @@ export class SmppProvider implements SmsProvider {
   private readonly receipts: Array<{ pdu: PDU; respond: (status?: number) => void }> = [];
   private receiptTimer: NodeJS.Timeout | undefined;
   private takingReceipts = false;
+  /** Receipts that matched no part yet, by SMSC id (or handset and reference): when first seen. */
+  private readonly unmatchedSince = new Map<string, number>();
   private readonly inDoubtWaitMs: number;
   private readonly responseTimeoutMs: number;
 
@@ -360,8 +368,10 @@ export class SmppProvider implements SmsProvider {
       while (this.receipts.length > 0) {
         const batch = this.receipts.splice(0, 1000);
         try {
-          const references = await this.applyReceipts(batch.map((b) => b.pdu));
-          for (const b of batch) b.respond(0);
+          const { references, deferred } = await this.applyReceipts(batch.map((b) => b.pdu));
+          // A receipt that matched nothing yet is asked for again (temporary error): its part's acceptance may not
+          // be written yet, here or in the worker that sent it.
+          for (const b of batch) b.respond(deferred.has(b.pdu) ? 0x64 /* ESME_RX_T_APPN */ : 0);
           // The reports go at once; what fails here goes again from the sweep.
           if (references.length > 0) await this.reportSettled(references).catch(() => undefined);
         } catch (err) {
@@ -376,15 +386,27 @@ export class SmppProvider implements SmsProvider {
     }
   }
 
-  /** Stores final receipts on their parts and settles their messages; the references whose message settled. */
-  private async applyReceipts(pdus: PDU[]): Promise<string[]> {
-    const receipts = pdus.map((pdu) => ({ ...parseReceipt(pdu), handset: String(pdu.source_addr ?? '') })).filter((r) => r.status);
-    if (receipts.length === 0) return [];
-    const ids = [...new Set(receipts.map((r) => r.smscId).filter((id): id is string => !!id))];
+  /**
+   * Stores final receipts on their parts and settles their messages: the references whose message settled, and
+   * the receipts to ask for again (they matched no part yet).
+   */
+  private async applyReceipts(pdus: PDU[]): Promise<{ references: string[]; deferred: Set<PDU> }> {
+    const deferred = new Set<PDU>();
+    const receipts = pdus.map((pdu) => ({ ...parseReceipt(pdu), handset: String(pdu.source_addr ?? ''), pdu })).filter((r) => r.status);
+    if (receipts.length === 0) return { references: [], deferred };
     const byId = new Map<string, { reference: string; part_no: number }>();
-    for (let i = 0; i < ids.length; i += 500) {
-      const rows = await this.db.selectFrom('smpp_parts').select(['reference', 'part_no', 'smsc_id']).where('smsc_id', 'in', ids.slice(i, i + 500)).execute();
-      for (const r of rows) byId.set(r.smsc_id!, r);
+    const findIds = async (ids: string[]) => {
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = await this.db.selectFrom('smpp_parts').select(['reference', 'part_no', 'smsc_id']).where('smsc_id', 'in', ids.slice(i, i + 500)).execute();
+        for (const r of rows) byId.set(r.smsc_id!, r);
+      }
+    };
+    await findIds([...new Set(receipts.map((r) => r.smscId).filter((id): id is string => !!id))]);
+    const missing = [...new Set(receipts.map((r) => r.smscId).filter((id): id is string => !!id && !byId.has(id)))];
+    if (missing.length > 0) {
+      // A fast receipt can overtake the write of its part's acceptance in this process: let those land, look again.
+      await this.writer.idle();
+      await findIds(missing);
     }
     const updates: Array<{ reference: string; partNo: number; status: string; error: string | null; smscId: string | null }> = [];
     for (const r of receipts) {
@@ -402,12 +424,21 @@ export class SmppProvider implements SmsProvider {
         if (candidates.length === 1) part = candidates[0];
       }
       if (!part) {
-        this.options.logger?.warn({ smscId: r.smscId }, 'SMPP receipt for no message we sent; acknowledged and dropped');
+        const key = r.smscId ?? `${r.handset}:${String(r.umr)}`;
+        const since = this.unmatchedSince.get(key) ?? Date.now();
+        this.unmatchedSince.set(key, since);
+        if (Date.now() - since < UNMATCHED_RECEIPT_RETRY_MS) {
+          deferred.add(r.pdu);
+        } else {
+          this.unmatchedSince.delete(key);
+          this.options.logger?.warn({ smscId: r.smscId }, 'SMPP receipt for no message we sent; acknowledged and dropped');
+        }
         continue;
       }
+      if (r.smscId) this.unmatchedSince.delete(r.smscId);
       updates.push({ reference: part.reference, partNo: part.part_no, status: r.status!, error: r.error ?? null, smscId: r.smscId ?? null });
     }
-    if (updates.length === 0) return [];
+    if (updates.length === 0) return { references: [], deferred };
     await this.db.transaction().execute(async (trx) => {
       for (let i = 0; i < updates.length; i += 200) {
         const values = sql.join(updates.slice(i, i + 200).map((u) => sql`(${u.reference}, ${String(u.partNo)}, ${u.status}, ${u.error}, ${u.smscId})`));
@@ -419,7 +450,7 @@ export class SmppProvider implements SmsProvider {
       }
       await this.settle(trx, [...new Set(updates.map((u) => u.reference))]);
     });
-    return [...new Set(updates.map((u) => u.reference))];
+    return { references: [...new Set(updates.map((u) => u.reference))], deferred };
   }
 
   /** Messages whose parts all have a final receipt get their outcome: delivered when all were, else the first failure. */
@@ -526,6 +557,7 @@ export class SmppProvider implements SmsProvider {
     }
     await this.reportSettled();
     await this.forgetOld(now);
+    for (const [key, since] of this.unmatchedSince) if (now - since > 10 * UNMATCHED_RECEIPT_RETRY_MS) this.unmatchedSince.delete(key);
   }
 
   /** Drops journal entries nothing will ask about any more (see retentionMs), a bounded number per sweep. */

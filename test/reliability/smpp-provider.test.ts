@@ -324,3 +324,20 @@ test('the journal forgets a message once its report is out and the retention has
   await eventually(async () => (await db.selectFrom('smpp_parts').select('reference').execute()).length === 0, 10_000);
   expect(await db.selectFrom('smpp_messages').select('reference').execute()).toEqual([]);
 }, 30_000);
+
+test('two workers on one journal: receipts that reach the other bind find their parts, also when they overtake the acceptance', async () => {
+  // Immediate receipts: they can arrive before the sender has written the part's acceptance.
+  const smsc = await smscWith({ receiptDelayMs: 0 });
+  // The first bind is the one the SMSC delivers every receipt to: the other worker's.
+  const other = await providerFor(smsc);
+  const sender = new SmppProvider({ db: other.db, host: '127.0.0.1', port: smsc.port, systemId: smsc.systemId, password: smsc.password, bind: 'transceiver', window: 10, tls: false });
+  const senderReports: ProviderDeliveryReport[] = [];
+  sender.onDeliveryReports((r) => void senderReports.push(...r));
+  await sender.start();
+  open.unshift({ close: () => sender.close() });
+  const results = await sender.submit(Array.from({ length: 50 }, (_, i) => sms(`acme:w${i}`, String(41793026800 + i), `Two workers ${i}`)));
+  expect(results.every((r) => r.accepted)).toBe(true);
+  await eventually(async () => new Set(other.reports.map((r) => r.reference)).size >= 50, 20_000);
+  expect(other.reports.every((r) => r.status === 'DELIVERED_TO_HANDSET')).toBe(true);
+  expect(senderReports).toEqual([]);
+}, 60_000);
