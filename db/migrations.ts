@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, sql, SqliteAdapter } from 'kysely';
 
 /**
  * Migrations for SQLite and PostgreSQL alike: only column types both understand (text, integer, bigint).
@@ -337,6 +337,8 @@ const migrations: Record<string, Migration> = {
         .where(sql<boolean>`reported = 0 and status is not null`)
         .execute();
       await db.schema.createIndex('smpp_messages_created_idx').on('smpp_messages').column('created_at').execute();
+      // SQLite: WITHOUT ROWID, so the primary key is the table (one B-tree to write per part, not two).
+      const sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
       await db.schema
         .createTable('smpp_parts')
         .addColumn('reference', 'text', (c) => c.notNull())
@@ -349,14 +351,15 @@ const migrations: Record<string, Migration> = {
         .addColumn('receipt_status', 'text')
         .addColumn('error', 'text')
         .addPrimaryKeyConstraint('smpp_parts_pk', ['reference', 'part_no'])
+        .$call((b) => (sqlite ? b.modifyEnd(sql`without rowid`) : b))
         .execute();
-      await db.schema.createIndex('smpp_parts_smsc_id_idx').on('smpp_parts').column('smsc_id').execute();
-      // By user_message_reference alone: it never changes, so acceptances do not rewrite this index.
-      await db.schema.createIndex('smpp_parts_umr_idx').on('smpp_parts').column('umr').execute();
+      // Partial indexes, so the hot path (insert as sending, then accepted) touches as few as it can: the SMSC's id
+      // only once known; parts in flight or in doubt (by state and user_message_reference) only while they are.
+      await db.schema.createIndex('smpp_parts_smsc_id_idx').on('smpp_parts').column('smsc_id').where(sql<boolean>`smsc_id is not null`).execute();
       await db.schema
         .createIndex('smpp_parts_open_idx')
         .on('smpp_parts')
-        .columns(['state', 'sent_at'])
+        .columns(['state', 'umr'])
         .where(sql<boolean>`state in ('sending', 'unconfirmed')`)
         .execute();
       await db.schema.alterTable('messages').addColumn('language_code', 'text').execute();

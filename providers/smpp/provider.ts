@@ -59,6 +59,13 @@ const JOURNAL_AHEAD_WINDOWS = 4;
  */
 const UNMATCHED_RECEIPT_RETRY_MS = 60_000;
 
+/**
+ * The predicate of the partial index of parts in flight or in doubt, written out as the index has it: SQLite uses a
+ * partial index only for a query that states its condition (a bound parameter, or `state = 'sending'` alone,
+ * does not).
+ */
+const OPEN_PART = sql<boolean>`state in ('sending', 'unconfirmed')`;
+
 /** How long receipts gather before they are stored together. */
 const RECEIPT_BATCH_MS = 20;
 
@@ -348,7 +355,7 @@ export class SmppProvider implements SmsProvider {
     if ((Number(pdu.esm_class) & 0x3c) === 0x04) {
       // Receipts are taken in batches (one transaction for what arrived meanwhile), answered once stored.
       this.receipts.push({ pdu, respond });
-      this.receiptTimer ??= setTimeout(() => void this.takeReceipts(), RECEIPT_BATCH_MS);
+      this.receiptTimer ??= setTimeout(() => void this.takeReceipts(), RECEIPT_BATCH_MS).unref();
       return;
     }
     this.onMobileOriginated(pdu).then(
@@ -382,7 +389,7 @@ export class SmppProvider implements SmsProvider {
     } finally {
       this.takingReceipts = false;
       this.receiptTimer = undefined;
-      if (this.receipts.length > 0) this.receiptTimer = setTimeout(() => void this.takeReceipts(), RECEIPT_BATCH_MS);
+      if (this.receipts.length > 0) this.receiptTimer = setTimeout(() => void this.takeReceipts(), RECEIPT_BATCH_MS).unref();
     }
   }
 
@@ -418,7 +425,7 @@ export class SmppProvider implements SmsProvider {
           .select(['reference', 'part_no'])
           .where('umr', '=', r.umr)
           .where('to_number', '=', r.handset)
-          .where('state', 'in', ['sending', 'unconfirmed'])
+          .where(OPEN_PART)
           .limit(2)
           .execute();
         if (candidates.length === 1) part = candidates[0];
@@ -486,8 +493,7 @@ export class SmppProvider implements SmsProvider {
       .selectFrom('smpp_messages')
       .innerJoin('smpp_parts', (j) => j.onRef('smpp_parts.reference', '=', 'smpp_messages.reference').on('smpp_parts.part_no', '=', 1))
       .select(['smpp_messages.reference', 'smpp_messages.status', 'smpp_messages.error', 'smpp_messages.done_at', 'smpp_parts.smsc_id'])
-      .where('smpp_messages.reported', '=', 0)
-      .where('smpp_messages.status', 'is not', null);
+      .where(sql<boolean>`smpp_messages.reported = 0 and smpp_messages.status is not null`);
     if (only) q = q.where('smpp_messages.reference', 'in', only);
     const rows = await q.limit(1000).execute();
     if (rows.length === 0) return;
@@ -531,6 +537,7 @@ export class SmppProvider implements SmsProvider {
     await this.db
       .updateTable('smpp_parts')
       .set({ state: 'unconfirmed' })
+      .where(OPEN_PART)
       .where('state', '=', 'sending')
       .where('sent_at', '<', now - 2 * this.responseTimeoutMs)
       .execute();
@@ -538,6 +545,7 @@ export class SmppProvider implements SmsProvider {
       .selectFrom('smpp_parts')
       .innerJoin('smpp_messages', 'smpp_messages.reference', 'smpp_parts.reference')
       .select('smpp_parts.reference')
+      .where(sql<boolean>`smpp_parts.state in ('sending', 'unconfirmed')`)
       .where('smpp_parts.state', '=', 'unconfirmed')
       .where('smpp_parts.receipt_status', 'is', null)
       .where('smpp_messages.status', 'is', null)
@@ -550,6 +558,7 @@ export class SmppProvider implements SmsProvider {
         .updateTable('smpp_parts')
         .set({ receipt_status: 'EXPIRED_DLR_UNKNOWN', error: 'no submit_sm_resp and no receipt: outcome unknown' })
         .where('reference', '=', reference)
+        .where(OPEN_PART)
         .where('state', '=', 'unconfirmed')
         .where('receipt_status', 'is', null)
         .execute();

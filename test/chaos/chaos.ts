@@ -469,7 +469,8 @@ export async function smppWorkerKills(opts: ChaosOptions & { smsc: TestSmsc; win
     SMPP_SYSTEM_ID: opts.smsc.systemId,
     SMPP_PASSWORD: opts.smsc.password,
     SMPP_WINDOW: String(opts.window),
-    SMPP_IN_DOUBT_WAIT_S: '5',
+    // Long enough for the SMSC to redeliver the receipts it owes to the restarted worker under a loaded machine.
+    SMPP_IN_DOUBT_WAIT_S: '30',
   };
   const d = await deploy({ separate: true, submitDelayMs: 0, smpp: { smsc: opts.smsc, env } });
   try {

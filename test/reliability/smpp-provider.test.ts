@@ -120,7 +120,7 @@ test('encodings on the wire: GSM-7, the Turkish single shift, UCS-2 with an emoj
   }
 
   // One report per message, a long one when both its parts were delivered.
-  await eventually(async () => reports.length >= 5);
+  await eventually(async () => reports.length >= 5, 45_000);
   expect(new Set(reports.map((r) => r.reference))).toEqual(new Set(['acme:plain', 'acme:turkish', 'acme:emoji', 'acme:flash', 'acme:long']));
   expect(reports.every((r) => r.status === 'DELIVERED_TO_HANDSET')).toBe(true);
   expect(reports.find((r) => r.reference === 'acme:long')!.providerMessageId).toBe(parts.find((p) => udhOf(p.shortMessage)[4] === 1)!.id);
@@ -244,7 +244,8 @@ test('a submit whose answer never came is in doubt: never sent again, settled by
   const held = await provider.lookup(batch.map((m) => m.reference));
   // The first three are held (two confirmed, one in doubt); the others were never written and go now.
   expect([...held.keys()].sort()).toEqual(['acme:d0', 'acme:d1', 'acme:d2']);
-  expect(held.get('acme:d2')).toBe('smpp-unconfirmed:acme:d2');
+  // In doubt: no SMSC id, unless the restarted SMSC's receipt already found the part by its echoed reference.
+  expect(held.get('acme:d2')).toMatch(/^(smpp-unconfirmed:acme:d2|[0-9a-f]+)$/);
   await provider.submit(batch.filter((m) => !held.has(m.reference)));
   const accepted = smsc.accepted();
   expect(accepted).toHaveLength(6);
@@ -337,7 +338,9 @@ test('two workers on one journal: receipts that reach the other bind find their 
   open.unshift({ close: () => sender.close() });
   const results = await sender.submit(Array.from({ length: 50 }, (_, i) => sms(`acme:w${i}`, String(41793026800 + i), `Two workers ${i}`)));
   expect(results.every((r) => r.accepted)).toBe(true);
-  await eventually(async () => new Set(other.reports.map((r) => r.reference)).size >= 50, 20_000);
+  await eventually(async () => new Set(other.reports.map((r) => r.reference)).size >= 50, 45_000).catch((err: Error) => {
+    throw new Error(`${err.message}: ${new Set(other.reports.map((r) => r.reference)).size} of 50 reported; SMSC: ${smsc.log().slice(-400)}`);
+  });
   expect(other.reports.every((r) => r.status === 'DELIVERED_TO_HANDSET')).toBe(true);
   expect(senderReports).toEqual([]);
-}, 60_000);
+}, 90_000);
