@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
 source scripts/ensure-postgres.sh
 eval "$(bash scripts/temporal-binaries.sh cli)"
+# The SMPP scenario binds to the test SMSC (jsmpp, built with Maven).
+eval "$(bash scripts/smsc.sh)"
 exec node --import tsx test/chaos/run.ts

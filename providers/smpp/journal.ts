@@ -23,8 +23,12 @@ interface Queued {
 
 /** Rows per multi-row statement (SQLite's bound-parameter limit, with room to spare). */
 const ROWS_PER_STATEMENT = 200;
-/** Longest acceptances wait to be written while inserts keep coming. */
-const ACCEPTED_GATHER_MS = 50;
+/**
+ * Longest acceptances wait to be written while inserts keep coming. A crash loses the acceptances not yet written:
+ * their parts count as in doubt (the SMSC has them; a receipt with the echoed reference still finds them), so this
+ * is kept short.
+ */
+const ACCEPTED_GATHER_MS = 20;
 /** Ops taken per round. */
 const MAX_BATCH = 2000;
 

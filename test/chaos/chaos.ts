@@ -461,7 +461,7 @@ async function statusCounts(d: Deployment, bulkId: string): Promise<Map<string, 
  * SMSC; a part in doubt (written, unanswered at the kill, or journaled ahead and never written) is never sent
  * again and ends EXPIRED_DLR_UNKNOWN unless a receipt found it; everything else is delivered; all final.
  */
-export async function smppWorkerKills(opts: ChaosOptions & { smsc: TestSmsc; window: number }): Promise<ChaosFigures & { delivered: number; expiredUnknown: number; inDoubt: number }> {
+export async function smppWorkerKills(opts: ChaosOptions & { smsc: TestSmsc; window: number; inDoubtWaitS?: number }): Promise<ChaosFigures & { delivered: number; expiredUnknown: number; inDoubt: number }> {
   const env = {
     SMS_PROVIDER: 'smpp',
     SMPP_HOST: '127.0.0.1',
@@ -469,8 +469,9 @@ export async function smppWorkerKills(opts: ChaosOptions & { smsc: TestSmsc; win
     SMPP_SYSTEM_ID: opts.smsc.systemId,
     SMPP_PASSWORD: opts.smsc.password,
     SMPP_WINDOW: String(opts.window),
-    // Long enough for the SMSC to redeliver the receipts it owes to the restarted worker under a loaded machine.
-    SMPP_IN_DOUBT_WAIT_S: '30',
+    // Long enough for the SMSC to redeliver the receipts it owes to the restarted worker under a loaded machine
+    // (and, at full size, for them to come through the backlog of receipts ahead of them).
+    SMPP_IN_DOUBT_WAIT_S: String(opts.inDoubtWaitS ?? 30),
   };
   const d = await deploy({ separate: true, submitDelayMs: 0, smpp: { smsc: opts.smsc, env } });
   try {
