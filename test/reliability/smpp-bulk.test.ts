@@ -34,8 +34,9 @@ beforeAll(async () => {
         reconnectMinMs: 100,
         reconnectMaxMs: 500,
         sweepIntervalMs: 200,
-        // SMPP_IN_DOUBT=report (the default), with a short wait for a receipt that would settle a part in doubt.
-        inDoubtWaitMs: 3000,
+        // SMPP_IN_DOUBT=report (the default), with a shorter wait than the default for a receipt that would settle a
+        // part in doubt (long enough for a restarted SMSC to send what it owes on a loaded machine).
+        inDoubtWaitMs: 15_000,
       })),
     providerReports: true,
     // A dropped link leaves a batch's attempt in doubt until its lease has run out: short ones here.
