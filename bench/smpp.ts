@@ -69,7 +69,7 @@ async function product(smsc: TestSmsc): Promise<{ rate: number; reportsWithinRun
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smpp-'));
   const db = openDatabase({ sqliteFile: path.join(dir, 'orchestrator.sqlite'), sqliteSynchronous: process.env.SQLITE_SYNCHRONOUS === 'normal' ? 'normal' : 'full' });
   await migrateToLatest(db);
-  const provider = new SmppProvider({ db, host: '127.0.0.1', port: smsc.port, systemId: smsc.systemId, password: smsc.password, bind: 'transceiver', window: WINDOW, tls: false });
+  const provider = new SmppProvider({ db, ...smsc.bindOptions(), window: WINDOW });
   let reports = 0;
   provider.onDeliveryReports((r) => void (reports += r.length));
   await provider.start();

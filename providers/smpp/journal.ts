@@ -42,6 +42,7 @@ export class JournalWriter {
   private readonly queue: Queued[] = [];
   private readonly acceptedQueue: Queued[] = [];
   private acceptedSince = Date.now();
+  private lastAcceptance: Promise<void> = Promise.resolve();
   private flushing = false;
 
   constructor(private readonly db: Db) {}
@@ -51,7 +52,9 @@ export class JournalWriter {
   }
 
   accepted(reference: string, partNo: number, smscId: string): Promise<void> {
-    return this.push({ kind: 'accepted', reference, partNo, smscId });
+    const written = this.push({ kind: 'accepted', reference, partNo, smscId });
+    this.lastAcceptance = written.catch(() => undefined);
+    return written;
   }
 
   refused(reference: string, partNo: number, error: string): Promise<void> {
@@ -63,12 +66,12 @@ export class JournalWriter {
     return this.push({ kind: 'unsent', reference, partNo });
   }
 
-  /** Resolves once every write queued so far is written (bounded: at most `maxMs`). */
-  async idle(maxMs = 500): Promise<void> {
-    const until = Date.now() + maxMs;
-    while ((this.flushing || this.queue.length > 0 || this.acceptedQueue.length > 0) && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+  /**
+   * Resolves once every acceptance queued so far is written (they are written in order, so the last one queued is
+   * the one to wait for); never rejects.
+   */
+  acceptancesWritten(): Promise<void> {
+    return this.lastAcceptance;
   }
 
   private push(op: Op): Promise<void> {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import tls from 'node:tls';
 import smpp, { type PDU, type Session } from 'smpp';
-import { Semaphore } from './semaphore';
+import { Semaphore, waitInQueue } from './semaphore';
 
 /** How to reach and bind to the SMSC (SMPP_* settings). */
 export interface SmppBindSettings {
@@ -281,19 +281,7 @@ export class SmppLink extends EventEmitter {
     while (!this.isBound || !this.tx) {
       if (this.stopped) throw new SmppConnectionLostError('the SMPP link is stopped');
       signal?.throwIfAborted();
-      await new Promise<void>((resolve, reject) => {
-        const waiter = () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          const at = this.upWaiters.indexOf(waiter);
-          if (at >= 0) this.upWaiters.splice(at, 1);
-          reject(signal!.reason as Error);
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.upWaiters.push(waiter);
-      });
+      await waitInQueue(this.upWaiters, signal);
     }
     return this.tx;
   }

@@ -412,7 +412,7 @@ export class SmppProvider implements SmsProvider {
     const missing = [...new Set(receipts.map((r) => r.smscId).filter((id): id is string => !!id && !byId.has(id)))];
     if (missing.length > 0) {
       // A fast receipt can overtake the write of its part's acceptance in this process: let those land, look again.
-      await this.writer.idle();
+      await this.writer.acceptancesWritten();
       await findIds(missing);
     }
     const updates: Array<{ reference: string; partNo: number; status: string; error: string | null; smscId: string | null }> = [];

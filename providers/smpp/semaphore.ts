@@ -1,3 +1,24 @@
+/**
+ * Waits in `queue` until something calls the queued function (a FIFO of wake-ups), or `signal` aborts: then the
+ * waiter leaves the queue, so a later wake-up is not spent on it.
+ */
+export function waitInQueue(queue: Array<() => void>, signal: AbortSignal | undefined, onWake: () => void = () => {}): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const waiter = () => {
+      signal?.removeEventListener('abort', onAbort);
+      onWake();
+      resolve();
+    };
+    const onAbort = () => {
+      const at = queue.indexOf(waiter);
+      if (at >= 0) queue.splice(at, 1);
+      reject(signal!.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    queue.push(waiter);
+  });
+}
+
 /** Counted permits, first come first served; a waiter whose signal aborts leaves the queue. */
 export class Semaphore {
   private used = 0;
@@ -15,20 +36,7 @@ export class Semaphore {
       this.used++;
       return Promise.resolve();
     }
-    return new Promise<void>((resolve, reject) => {
-      const waiter = () => {
-        signal?.removeEventListener('abort', onAbort);
-        this.used++;
-        resolve();
-      };
-      const onAbort = () => {
-        const at = this.waiters.indexOf(waiter);
-        if (at >= 0) this.waiters.splice(at, 1);
-        reject(signal!.reason as Error);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
+    return waitInQueue(this.waiters, signal, () => this.used++);
   }
 
   release(): void {

@@ -83,6 +83,11 @@ export class TestSmsc {
     return this.options.password ?? 'secret12';
   }
 
+  /** How a provider binds to this SMSC: a transceiver, plain TCP (override what a test varies). */
+  bindOptions() {
+    return { host: '127.0.0.1', port: this.port, systemId: this.systemId, password: this.password, bind: 'transceiver' as const, tls: false };
+  }
+
   /** Starts the process (again), optionally with other fault options, and waits until it listens. */
   async run(options?: SmscOptions): Promise<void> {
     if (options) this.options = options;

@@ -23,13 +23,8 @@ beforeAll(async () => {
     provider: (_simulator, db) =>
       (provider = new SmppProvider({
         db,
-        host: '127.0.0.1',
-        port: smsc.port,
-        systemId: smsc.systemId,
-        password: smsc.password,
-        bind: 'transceiver',
+        ...smsc.bindOptions(),
         window: 8,
-        tls: false,
         responseTimeoutMs: 1500,
         reconnectMinMs: 100,
         reconnectMaxMs: 500,

@@ -39,7 +39,7 @@ async function freshDb(): Promise<Db> {
 }
 
 async function provider(db: Db, smsc: TestSmsc, window = 10): Promise<{ p: SmppProvider; reports: ProviderDeliveryReport[] }> {
-  const p = new SmppProvider({ db, host: '127.0.0.1', port: smsc.port, systemId: smsc.systemId, password: smsc.password, bind: 'transceiver', window, tls: false, responseTimeoutMs: 2000, reconnectMinMs: 100, reconnectMaxMs: 500, sweepIntervalMs: 200 });
+  const p = new SmppProvider({ db, ...smsc.bindOptions(), window, responseTimeoutMs: 2000, reconnectMinMs: 100, reconnectMaxMs: 500, sweepIntervalMs: 200 });
   const reports: ProviderDeliveryReport[] = [];
   p.onDeliveryReports((r) => void reports.push(...r));
   await p.start();
@@ -88,7 +88,7 @@ test('parts, receipts and a refusal on PostgreSQL', async () => {
 test('in doubt with no receipt that finds it, on PostgreSQL: EXPIRED_DLR_UNKNOWN from the sweep', async () => {
   const smsc = await smscWith({ haltAfter: 1, echoReference: false });
   const db = await freshDb();
-  const p = new SmppProvider({ db, host: '127.0.0.1', port: smsc.port, systemId: smsc.systemId, password: smsc.password, bind: 'transceiver', window: 1, tls: false, responseTimeoutMs: 1000, reconnectMinMs: 100, reconnectMaxMs: 500, sweepIntervalMs: 200, inDoubtWaitMs: 2500 });
+  const p = new SmppProvider({ db, ...smsc.bindOptions(), window: 1, responseTimeoutMs: 1000, reconnectMinMs: 100, reconnectMaxMs: 500, sweepIntervalMs: 200, inDoubtWaitMs: 2500 });
   const reports: ProviderDeliveryReport[] = [];
   p.onDeliveryReports((r) => void reports.push(...r));
   await p.start();

@@ -29,13 +29,8 @@ async function providerFor(smsc: TestSmsc, extra: Partial<SmppProviderOptions> =
   await migrateToLatest(db);
   const provider = new SmppProvider({
     db,
-    host: '127.0.0.1',
-    port: smsc.port,
-    systemId: smsc.systemId,
-    password: smsc.password,
-    bind: 'transceiver',
+    ...smsc.bindOptions(),
     window: 10,
-    tls: false,
     responseTimeoutMs: 2000,
     reconnectMinMs: 100,
     reconnectMaxMs: 500,
@@ -185,7 +180,7 @@ test('a bind refused for bad credentials stops start-up with a clear reason', as
   const smsc = await smscWith();
   const db = openDatabase({ sqliteFile: ':memory:' });
   await migrateToLatest(db);
-  const provider = new SmppProvider({ db, host: '127.0.0.1', port: smsc.port, systemId: smsc.systemId, password: 'wrong', bind: 'transceiver', window: 1, tls: false });
+  const provider = new SmppProvider({ db, ...smsc.bindOptions(), password: 'wrong', window: 1 });
   try {
     const err = await provider.start().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SmppBindRefusedError);
@@ -307,7 +302,7 @@ test('SMPP over TLS: a bind to an SMSC with a certificate the configured CA file
 
   const db = openDatabase({ sqliteFile: ':memory:' });
   await migrateToLatest(db);
-  const untrusting = new SmppProvider({ db, host: '127.0.0.1', port: smsc.port, systemId: smsc.systemId, password: smsc.password, bind: 'transceiver', window: 1, tls: true });
+  const untrusting = new SmppProvider({ db, ...smsc.bindOptions(), window: 1, tls: true });
   try {
     await expect(untrusting.start()).rejects.toThrow(/self.signed certificate/i);
   } finally {
@@ -331,7 +326,7 @@ test('two workers on one journal: receipts that reach the other bind find their 
   const smsc = await smscWith({ receiptDelayMs: 0 });
   // The first bind is the one the SMSC delivers every receipt to: the other worker's.
   const other = await providerFor(smsc);
-  const sender = new SmppProvider({ db: other.db, host: '127.0.0.1', port: smsc.port, systemId: smsc.systemId, password: smsc.password, bind: 'transceiver', window: 10, tls: false });
+  const sender = new SmppProvider({ db: other.db, ...smsc.bindOptions(), window: 10 });
   const senderReports: ProviderDeliveryReport[] = [];
   sender.onDeliveryReports((r) => void senderReports.push(...r));
   await sender.start();
